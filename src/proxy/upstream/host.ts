@@ -1,0 +1,41 @@
+/**
+ * An endpoint of a cluster: one address the proxy can open connections to, plus the per-host state the
+ * load balancers and (later) health checking and outlier detection read and write.
+ */
+export interface Locality { region: string; zone: string; subZone: string }
+
+export class Host {
+  /** `ip:port` (or `name:port` before DNS): the key used in logs, /clusters and `%UPSTREAM_HOST%`. */
+  readonly key: string;
+  /** Requests currently in flight to this host (LEAST_REQUEST and peak-EWMA read it). */
+  activeRequests = 0;
+  /** false when health checking or outlier detection has taken the host out of rotation. */
+  healthy = true;
+  /** Peak-EWMA state: decayed latency estimate in ms and when it was last updated (ms, monotonic). */
+  ewmaMs = 0;
+  ewmaStamp = 0;
+
+  constructor(
+    readonly address: string,
+    readonly port: number,
+    /** `load_balancing_weight` of the endpoint, >= 1. */
+    readonly weight: number = 1,
+    readonly locality: Locality = { region: '', zone: '', subZone: '' },
+    /** The locality's `load_balancing_weight` (0 when unset). */
+    readonly localityWeight: number = 0,
+    readonly priority: number = 0,
+    /** `hostname` of the endpoint, if any (for `auto_host_rewrite`). */
+    readonly hostname: string = '',
+  ) {
+    this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  }
+}
+
+/** The hosts of one cluster, grouped by priority (index = priority). Immutable: a membership change builds a new set. */
+export class HostSet {
+  /** All hosts, every priority. */
+  readonly all: readonly Host[];
+  constructor(readonly priorities: readonly (readonly Host[])[]) {
+    this.all = priorities.flat();
+  }
+}
