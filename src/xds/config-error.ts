@@ -4,9 +4,13 @@
  */
 export class ConfigError extends Error {
   readonly code = 'WEFT_CONFIG_INVALID';
-  constructor(readonly path: string, readonly detail: string) {
+  readonly path: string;
+  readonly detail: string;
+  constructor(path: string, detail: string) {
     super(path ? `${path}: ${detail}` : detail);
     this.name = 'ConfigError';
+    this.path = path;
+    this.detail = detail;
   }
 }
 

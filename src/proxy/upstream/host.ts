@@ -15,18 +15,33 @@ export class Host {
   ewmaMs = 0;
   ewmaStamp = 0;
 
+  readonly address: string;
+  readonly port: number;
+  /** `load_balancing_weight` of the endpoint, >= 1. */
+  readonly weight: number;
+  readonly locality: Locality;
+  /** The locality's `load_balancing_weight` (0 when unset). */
+  readonly localityWeight: number;
+  readonly priority: number;
+  /** `hostname` of the endpoint, if any (for `auto_host_rewrite`). */
+  readonly hostname: string;
+
   constructor(
-    readonly address: string,
-    readonly port: number,
-    /** `load_balancing_weight` of the endpoint, >= 1. */
-    readonly weight: number = 1,
-    readonly locality: Locality = { region: '', zone: '', subZone: '' },
-    /** The locality's `load_balancing_weight` (0 when unset). */
-    readonly localityWeight: number = 0,
-    readonly priority: number = 0,
-    /** `hostname` of the endpoint, if any (for `auto_host_rewrite`). */
-    readonly hostname: string = '',
+    address: string,
+    port: number,
+    weight = 1,
+    locality: Locality = { region: '', zone: '', subZone: '' },
+    localityWeight = 0,
+    priority = 0,
+    hostname = '',
   ) {
+    this.address = address;
+    this.port = port;
+    this.weight = weight;
+    this.locality = locality;
+    this.localityWeight = localityWeight;
+    this.priority = priority;
+    this.hostname = hostname;
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }
 }
@@ -35,7 +50,9 @@ export class Host {
 export class HostSet {
   /** All hosts, every priority. */
   readonly all: readonly Host[];
-  constructor(readonly priorities: readonly (readonly Host[])[]) {
+  readonly priorities: readonly (readonly Host[])[];
+  constructor(priorities: readonly (readonly Host[])[]) {
+    this.priorities = priorities;
     this.all = priorities.flat();
   }
 }

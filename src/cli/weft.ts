@@ -1,0 +1,54 @@
+/**
+ * `weft` — one command for every part of the mesh.
+ *   weft proxy -c bootstrap.yaml     run the proxy from an Envoy v3 bootstrap (YAML or JSON)
+ *   weft validate -c bootstrap.yaml  check a bootstrap without running it
+ *   weft demo                        the front-proxy example with two sample upstreams
+ */
+import { parseArgs } from 'node:util';
+import { WEFT_VERSION } from '../proxy/proxy.ts';
+
+const USAGE = `weft ${WEFT_VERSION} — a service mesh
+
+Usage:
+  weft proxy -c <bootstrap.yaml|json> [--admin-port N]   run the proxy
+  weft validate -c <bootstrap.yaml|json>                 check a config and exit
+  weft demo                                              run examples/front-proxy with sample upstreams
+  weft version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'proxy': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, 'config-path': { type: 'string' }, 'admin-port': { type: 'string' } } });
+      const file = values.config ?? values['config-path'];
+      if (!file) { process.stderr.write('weft proxy: -c <bootstrap file> is required\n'); return 2; }
+      const { runProxy } = await import('./proxy-command.ts');
+      return runProxy(file, { adminPort: values['admin-port'] === undefined ? undefined : Number(values['admin-port']) });
+    }
+    case 'validate': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } });
+      if (!values.config) { process.stderr.write('weft validate: -c <bootstrap file> is required\n'); return 2; }
+      const { validateConfig } = await import('./proxy-command.ts');
+      return validateConfig(values.config);
+    }
+    case 'demo': {
+      const { runDemo } = await import('./demo-command.ts');
+      return runDemo(rest);
+    }
+    case 'version': case '--version': case '-v':
+      process.stdout.write(`weft ${WEFT_VERSION} (node ${process.version})\n`);
+      return 0;
+    case undefined: case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`weft: unknown command "${cmd}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { if (code !== -1) process.exitCode = code; }, (e: unknown) => {
+  process.stderr.write(`weft: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

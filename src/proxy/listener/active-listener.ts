@@ -1,0 +1,104 @@
+/**
+ * A bound listener: accepts connections and hands each to the HTTP codec its connection manager asks
+ * for. With `codec_type: AUTO` the first bytes decide: the HTTP/2 connection preface means h2c (prior
+ * knowledge), anything else HTTP/1.x.
+ */
+import net from 'node:net';
+import type { HcmConfig } from '../http/connection-manager.ts';
+import { H1ServerConnection } from '../http/h1/server-connection.ts';
+import { H2Downstream } from '../http/h2/server.ts';
+import type { Counter, Gauge, StatsStore } from '../../telemetry/stats.ts';
+import { formatAddress } from '../../util/address.ts';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** A compiled listener: where to bind and what runs on each connection. */
+export interface ListenerConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly hcm: HcmConfig;
+  /** Where in the config it came from, for bind errors. */
+  readonly path: string;
+}
+
+export class ActiveListener {
+  readonly config: ListenerConfig;
+  private readonly server: net.Server;
+  private readonly h2: H2Downstream;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly cxTotal: Counter;
+  private readonly cxActive: Gauge;
+  boundPort = 0;
+
+  constructor(config: ListenerConfig, stats: StatsStore) {
+    this.config = config;
+    this.h2 = new H2Downstream(config.hcm);
+    const scope = stats.scope(`listener.${formatAddress(config.host, config.port)}.`);
+    this.cxTotal = scope.counter('downstream_cx_total');
+    this.cxActive = scope.gauge('downstream_cx_active');
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
+  }
+
+  /** Binds; rejects with a message naming the listener and address (e.g. the port is in use). */
+  listen(): Promise<void> {
+    const { host, port, name } = this.config;
+    return new Promise((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        const why = e.code === 'EADDRINUSE' ? 'address already in use' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EADDRNOTAVAIL' ? 'address not available' : e.message;
+        reject(new Error(`${this.config.path}: listener "${name}" cannot bind ${formatAddress(host, port)}: ${why}`));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host, port, backlog: 1024 }, () => {
+        this.server.removeListener('error', onError);
+        this.server.on('error', () => {});
+        this.boundPort = (this.server.address() as net.AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  private onConnection(socket: net.Socket): void {
+    this.cxTotal.inc();
+    this.cxActive.inc();
+    this.sockets.add(socket);
+    socket.once('close', () => { this.cxActive.dec(); this.sockets.delete(socket); });
+    const hcm = this.config.hcm;
+    if (hcm.codecType === 'HTTP1') { new H1ServerConnection(socket, hcm, null); return; }
+    if (hcm.codecType === 'HTTP2') { this.h2.accept(socket, null); return; }
+    this.detect(socket, null);
+  }
+
+  /** Reads until the bytes either are or cannot be the HTTP/2 preface. */
+  private detect(socket: net.Socket, got: Buffer | null): void {
+    socket.once('data', (d: Buffer) => {
+      const buf = got === null ? d : Buffer.concat([got, d]);
+      const n = Math.min(buf.length, H2_PREFACE.length);
+      const prefixMatches = buf.compare(H2_PREFACE, 0, n, 0, n) === 0;
+      if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf); return; }
+      if (prefixMatches) {
+        socket.pause();
+        this.h2.accept(socket, buf);
+        socket.resume();
+      } else {
+        new H1ServerConnection(socket, this.config.hcm, buf);
+      }
+    });
+    socket.on('error', () => {});
+  }
+
+  /** Stops accepting; existing HTTP/1.1 connections close after their current response, HTTP/2 gets GOAWAY. */
+  drain(): void {
+    this.config.hcm.draining = true;
+    this.server.close();
+    this.h2.drain();
+  }
+
+  /** Stops accepting and closes every connection now. */
+  close(): Promise<void> {
+    this.config.hcm.draining = true;
+    this.h2.drain();
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}

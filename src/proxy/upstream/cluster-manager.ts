@@ -1,0 +1,137 @@
+/**
+ * The cluster manager: the runtime side of every cluster (membership, load balancer, connection pools,
+ * circuit-breaker accounting, stats). Built from compiled ClusterConfigs; the router looks clusters up
+ * by name per request.
+ */
+import type { RequestHead } from '../http/request-head.ts';
+import type { ClusterLookup, UpstreamCluster } from '../http/router.ts';
+import type { StatsStore } from '../../telemetry/stats.ts';
+import { Host, HostSet } from './host.ts';
+import type { LbContext, LoadBalancer } from './lb/load-balancer.ts';
+import { ClusterResources, ClusterStats } from './cluster-stats.ts';
+import { H1Pool, type PoolOptions } from './h1-pool.ts';
+import { H2Pool } from './h2-pool.ts';
+import type { UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
+import type { ClusterConfig } from './cluster-config.ts';
+import { DnsMembership } from './dns-resolver.ts';
+
+type Pool = H1Pool | H2Pool;
+
+export class Cluster implements UpstreamCluster {
+  readonly name: string;
+  readonly config: ClusterConfig;
+  readonly stats: ClusterStats;
+  readonly resources: ClusterResources;
+  private hostSet: HostSet;
+  private lb: LoadBalancer;
+  private readonly pools = new Map<Host, Pool>();
+  private readonly poolOptions: PoolOptions;
+  private dns: DnsMembership | null = null;
+
+  constructor(config: ClusterConfig, store: StatsStore) {
+    this.name = config.name;
+    this.config = config;
+    this.stats = new ClusterStats(store.scope(`cluster.${config.name}.`));
+    this.resources = new ClusterResources(config.limits, this.stats);
+    this.poolOptions = {
+      connectTimeoutMs: config.connectTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxRequestsPerConnection: config.maxRequestsPerConnection,
+      bufferLimitBytes: config.bufferLimitBytes,
+    };
+    this.hostSet = config.hosts;
+    this.lb = config.lbFactory(this.hostSet);
+    this.publishMembership();
+  }
+
+  /** Starts DNS resolution for DNS clusters (STATIC clusters are ready at once). */
+  start(): void {
+    if (this.config.type === 'STRICT_DNS' || this.config.type === 'LOGICAL_DNS') {
+      this.dns = new DnsMembership(this.config, this.stats, (hs: HostSet) => this.setHosts(hs));
+      this.dns.start();
+    }
+  }
+
+  get hosts(): HostSet { return this.hostSet; }
+
+  /** Replaces membership atomically: a new balancer; pools of removed hosts drain. */
+  setHosts(hs: HostSet): void {
+    const keep = new Set(hs.all.map((h) => h.key));
+    for (const [h, p] of this.pools) {
+      if (!keep.has(h.key)) { p.drain(); this.pools.delete(h); }
+    }
+    // Reuse Host objects (and their pools, stats and EWMA state) for endpoints that stay.
+    const byKey = new Map(this.hostSet.all.map((h) => [h.key, h] as const));
+    const merged = new HostSet(hs.priorities.map((p) => p.map((h) => {
+      const old = byKey.get(h.key);
+      return old !== undefined && old.weight === h.weight && old.priority === h.priority ? old : h;
+    })));
+    this.hostSet = merged;
+    this.lb = this.config.lbFactory(merged);
+    this.publishMembership();
+  }
+
+  private publishMembership(): void {
+    const all = this.hostSet.all;
+    let healthy = 0;
+    for (const h of all) if (h.healthy) healthy++;
+    this.stats.membership_total.set(all.length);
+    this.stats.membership_healthy.set(healthy);
+  }
+
+  chooseHost(ctx: LbContext): Host | null { return this.lb.chooseHost(ctx); }
+
+  request(host: Host, head: RequestHead, bodyLength: number, handler: UpstreamResponseHandler): UpstreamRequest | null {
+    const res = this.resources;
+    if (res.requests >= res.limits.maxRequests) {
+      this.stats.upstream_rq_pending_overflow.inc();
+      return null;
+    }
+    let pool = this.pools.get(host);
+    if (pool === undefined) {
+      pool = this.config.protocol === 'http2'
+        ? new H2Pool(host, this.poolOptions, res, this.config.http2Settings)
+        : new H1Pool(host, this.poolOptions, res);
+      this.pools.set(host, pool);
+    }
+    const up = pool.request(head, bodyLength, handler);
+    if (up !== null) { res.requests++; res.publish(); }
+    return up;
+  }
+
+  onResult(host: Host, latencyMs: number, ok: boolean): void {
+    this.resources.requests--;
+    this.resources.publish();
+    this.lb.onResult?.(host, latencyMs, ok);
+  }
+
+  /** Connections per host, for /clusters. */
+  poolFor(host: Host): Pool | undefined { return this.pools.get(host); }
+
+  close(): void {
+    this.dns?.stop();
+    for (const p of this.pools.values()) p.drain();
+    this.pools.clear();
+  }
+}
+
+export class ClusterManager implements ClusterLookup {
+  private readonly clusters = new Map<string, Cluster>();
+  readonly store: StatsStore;
+  constructor(store: StatsStore) { this.store = store; }
+
+  add(config: ClusterConfig): Cluster {
+    const c = new Cluster(config, this.store);
+    this.clusters.set(config.name, c);
+    c.start();
+    return c;
+  }
+
+  get(name: string): Cluster | undefined { return this.clusters.get(name); }
+  all(): IterableIterator<Cluster> { return this.clusters.values(); }
+  names(): Set<string> { return new Set(this.clusters.keys()); }
+
+  close(): void {
+    for (const c of this.clusters.values()) c.close();
+  }
+}

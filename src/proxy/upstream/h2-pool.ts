@@ -1,0 +1,213 @@
+/**
+ * HTTP/2 upstream: one multiplexed session per host (nghttp2 via node:http2), re-established after GOAWAY
+ * or failure. Requests wait for the session's connect, bounded by the cluster's circuit breakers.
+ */
+import http2 from 'node:http2';
+import type { RequestHead } from '../http/request-head.ts';
+import { fromH2Object, toH2Headers } from '../http/h2/headers.ts';
+import type { Host } from './host.ts';
+import type { ClusterResources } from './cluster-stats.ts';
+import type { UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
+import { BODY_NONE, type PoolOptions } from './h1-pool.ts';
+
+const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+export class H2Pool {
+  readonly host: Host;
+  readonly options: PoolOptions;
+  readonly resources: ClusterResources;
+  /** Extra HTTP/2 settings for the session (max concurrent streams etc.). */
+  private readonly settings: http2.Settings;
+  private session: http2.ClientHttp2Session | null = null;
+  private connected = false;
+  private waiting: H2Exchange[] = [];
+  private closed = false;
+
+  constructor(host: Host, options: PoolOptions, resources: ClusterResources, settings: http2.Settings = {}) {
+    this.host = host;
+    this.options = options;
+    this.resources = resources;
+    this.settings = settings;
+  }
+
+  get activeConnections(): number { return this.session !== null ? 1 : 0; }
+
+  request(head: RequestHead, bodyLength: number, handler: UpstreamResponseHandler): UpstreamRequest | null {
+    const ex = new H2Exchange(head, bodyLength, handler, this);
+    if (this.session !== null && this.connected) { ex.start(this.session); return ex; }
+    const res = this.resources;
+    if (res.pending >= res.limits.maxPendingRequests) { res.stats.upstream_rq_pending_overflow.inc(); return null; }
+    res.pending++;
+    res.stats.upstream_rq_pending_total.inc();
+    res.stats.upstream_rq_pending_active.inc();
+    res.publish();
+    this.waiting.push(ex);
+    if (this.session === null) this.connect();
+    return ex;
+  }
+
+  drain(): void {
+    this.closed = true;
+    if (this.session !== null) this.session.close();
+  }
+
+  /** @internal */ unqueue(ex: H2Exchange): boolean {
+    const i = this.waiting.indexOf(ex);
+    if (i === -1) return false;
+    this.waiting.splice(i, 1);
+    this.pendingDone();
+    return true;
+  }
+
+  private pendingDone(): void {
+    this.resources.pending--;
+    this.resources.stats.upstream_rq_pending_active.dec();
+    this.resources.publish();
+  }
+
+  private connect(): void {
+    const res = this.resources;
+    const stats = res.stats;
+    if (res.connections >= res.limits.maxConnections) {
+      stats.upstream_cx_overflow.inc();
+    }
+    res.connections++;
+    stats.upstream_cx_total.inc();
+    stats.upstream_cx_http2_total.inc();
+    stats.upstream_cx_active.inc();
+    res.publish();
+    const h = this.host;
+    const authority = h.address.includes(':') ? `http://[${h.address}]:${h.port}` : `http://${h.address}:${h.port}`;
+    const opened = performance.now();
+    const session = http2.connect(authority, { settings: { enablePush: false, ...this.settings }, maxSessionMemory: 64 });
+    this.session = session;
+    this.connected = false;
+    let failedBeforeConnect = true;
+    const timer = setTimeout(() => {
+      if (!this.connected) { stats.upstream_cx_connect_timeout.inc(); session.destroy(); }
+    }, this.options.connectTimeoutMs);
+    session.on('connect', () => {
+      clearTimeout(timer);
+      failedBeforeConnect = false;
+      this.connected = true;
+      stats.upstream_cx_connect_ms.record(performance.now() - opened);
+      session.socket.setNoDelay(true);
+      const w = this.waiting;
+      this.waiting = [];
+      for (const ex of w) { this.pendingDone(); ex.start(session); }
+      if (this.options.idleTimeoutMs > 0) session.setTimeout(this.options.idleTimeoutMs, () => { stats.upstream_cx_idle_timeout.inc(); session.close(); });
+    });
+    session.on('goaway', () => { if (this.session === session) this.session = null; });
+    session.on('error', () => {});
+    session.on('close', () => {
+      clearTimeout(timer);
+      if (this.session === session) this.session = null;
+      res.connections--;
+      stats.upstream_cx_active.dec();
+      stats.upstream_cx_length_ms.record(performance.now() - opened);
+      res.publish();
+      if (failedBeforeConnect) {
+        stats.upstream_cx_connect_fail.inc();
+        const w = this.waiting;
+        this.waiting = [];
+        for (const ex of w) { this.pendingDone(); ex.fail('connect_failure', 'connection refused or timed out'); }
+      } else if (this.waiting.length > 0 && !this.closed) {
+        this.connect();
+      }
+    });
+  }
+}
+
+class H2Exchange implements UpstreamRequest {
+  private readonly head: RequestHead;
+  private readonly bodyLength: number;
+  private readonly handler: UpstreamResponseHandler;
+  private readonly pool: H2Pool;
+  private stream: http2.ClientHttp2Stream | null = null;
+  private buffered: Buffer[] | null = null;
+  private ended = false;
+  private done = false;
+  private responded = false;
+  private trailers: string[] | null = null;
+
+  constructor(head: RequestHead, bodyLength: number, handler: UpstreamResponseHandler, pool: H2Pool) {
+    this.head = head;
+    this.bodyLength = bodyLength;
+    this.handler = handler;
+    this.pool = pool;
+  }
+
+  start(session: http2.ClientHttp2Session): void {
+    if (this.done) return;
+    const h = this.head;
+    const endStream = this.bodyLength === BODY_NONE;
+    let st: http2.ClientHttp2Stream;
+    try {
+      const hdrs = toH2Headers({ ':method': h.method, ':path': h.path, ':authority': h.authority, ':scheme': 'http' }, h.headers);
+      // Request trailers are not forwarded over HTTP/2 (no gRPC client sends them); the body ends with END_STREAM.
+      st = session.request(hdrs, { endStream });
+    } catch (e) {
+      this.fail('connection_termination', (e as Error).message);
+      return;
+    }
+    this.stream = st;
+    this.handler.onUpstreamConnected?.(this.pool.host);
+    st.on('response', (headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader, flags: number) => {
+      if (this.done) return;
+      this.responded = true;
+      const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+      if (end) this.done = true;
+      this.handler.onUpstreamHeaders(Number(headers[':status']), fromH2Object(headers as Record<string, string>), end);
+    });
+    st.on('data', (d: Buffer) => { if (!this.done) this.handler.onUpstreamData(d); });
+    st.on('trailers', (t: http2.IncomingHttpHeaders) => { this.trailers = fromH2Object(t as Record<string, string>); });
+    st.on('end', () => {
+      if (this.done) return;
+      this.done = true;
+      this.handler.onUpstreamEnd(this.trailers);
+    });
+    st.on('drain', () => { if (!this.done) this.handler.onUpstreamDrain(); });
+    st.on('close', () => {
+      if (this.done) return;
+      const code = st.rstCode;
+      if (code === NGHTTP2_REFUSED_STREAM && !this.responded) this.fail('remote_reset', 'refused stream');
+      else this.fail(this.responded ? 'remote_reset' : 'remote_reset', `stream reset (HTTP/2 error code ${code})`);
+    });
+    st.on('error', () => {});
+    if (this.buffered !== null) {
+      for (const b of this.buffered) st.write(b);
+      this.buffered = null;
+    }
+    if (this.ended) st.end();
+  }
+
+  sendData(chunk: Buffer): boolean {
+    if (this.done) return true;
+    if (this.stream !== null) return this.stream.write(chunk);
+    (this.buffered ??= []).push(chunk);
+    return true;
+  }
+
+  end(_trailers: string[] | null): void {
+    if (this.done || this.ended) return;
+    this.ended = true;
+    if (this.stream !== null && this.bodyLength !== BODY_NONE) this.stream.end();
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.stream === null) { this.pool.unqueue(this); return; }
+    this.pool.resources.stats.upstream_rq_tx_reset.inc();
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  pauseResponse(): void { this.stream?.pause(); }
+  resumeResponse(): void { this.stream?.resume(); }
+
+  fail(kind: 'connect_failure' | 'connection_termination' | 'remote_reset', detail: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.handler.onUpstreamFailure(kind, detail);
+  }
+}
