@@ -25,13 +25,13 @@ Weft front proxy is running (examples/front-proxy/bootstrap.yaml).
   listener  http://127.0.0.1:10000   admin http://127.0.0.1:9901
 
 Try:
-  curl -s localhost:10000/service/1              # routed to service1, prefix rewritten to /
-  curl -s localhost:10000/service/2/hello        # service2 sees /hello
+  curl -s localhost:10000/service/1              # routed to service1, path rewritten to / (regex_rewrite)
+  curl -s localhost:10000/service/2/hello        # service2 sees /hello (prefix_rewrite)
   curl -s -H 'x-canary: true' localhost:10000/   # header match → service2
   for i in $(seq 20); do curl -s localhost:10000/split | grep '"service"'; done | sort | uniq -c   # ~80/20
   curl -si localhost:10000/old                   # 302 redirect
   curl -s localhost:10000/health                 # direct response
-  curl -si localhost:10000/nowhere -H 'host: x'  # still matches "*": service? try a bad cluster to see 503s
+  curl -si localhost:10000/down                  # 503, flag UF: the reason is in the body
   curl -s --http2-prior-knowledge localhost:10000/service/1   # HTTP/2 (h2c) downstream
   curl -s localhost:9901/stats | grep downstream_rq   # Envoy-style stats
   curl -s localhost:9901/stats/prometheus | head  # Prometheus

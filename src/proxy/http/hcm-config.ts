@@ -8,6 +8,7 @@ import type { Duration } from '@bufbuild/protobuf/wkt';
 import { ConfigError, joinPath } from '../../xds/config-error.ts';
 import { declareSupported } from '../../xds/supported.ts';
 import { unpackAny } from '../../xds/json.ts';
+import { xdsRegistry } from '../../xds/registry.ts';
 import { DeadlineList } from '../../util/deadline-list.ts';
 import type { StatsStore } from '../../telemetry/stats.ts';
 import { HcmStats, type HcmConfig, type StreamLogger } from './connection-manager.ts';
@@ -95,7 +96,7 @@ export function compileHttpConnectionManager(hcm: HttpConnectionManager, path: s
     if (msg.$typeName !== ROUTER) throw new ConfigError(joinPath(fp, 'typed_config'), `unsupported HTTP filter ${msg.$typeName}`);
     if (i !== filters.length - 1) throw new ConfigError(fp, 'the router filter must be the last HTTP filter');
   });
-  c.accessLoggers = compileAccessLogs(hcm.accessLog, joinPath(path, 'access_log'));
+  c.accessLoggers = compileAccessLogs(hcm.accessLog, joinPath(path, 'access_log'), xdsRegistry, { stats: ctx.stats });
   c.generateRequestId = hcm.generateRequestId ?? true;
   c.useRemoteAddress = hcm.useRemoteAddress ?? false;
   c.xffNumTrustedHops = hcm.xffNumTrustedHops;

@@ -77,9 +77,9 @@ export class ActiveListener {
       const prefixMatches = buf.compare(H2_PREFACE, 0, n, 0, n) === 0;
       if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf); return; }
       if (prefixMatches) {
+        // node:http2 consumes bytes unshifted into a paused socket; resuming here would lose them.
         socket.pause();
         this.h2.accept(socket, buf);
-        socket.resume();
       } else {
         new H1ServerConnection(socket, this.config.hcm, buf);
       }

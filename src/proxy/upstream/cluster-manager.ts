@@ -5,7 +5,7 @@
  */
 import type { RequestHead } from '../http/request-head.ts';
 import type { ClusterLookup, UpstreamCluster } from '../http/router.ts';
-import type { StatsStore } from '../../telemetry/stats.ts';
+import type { StatsScope, StatsStore } from '../../telemetry/stats.ts';
 import { Host, HostSet } from './host.ts';
 import type { LbContext, LoadBalancer } from './lb/load-balancer.ts';
 import { ClusterResources, ClusterStats } from './cluster-stats.ts';
@@ -27,11 +27,13 @@ export class Cluster implements UpstreamCluster {
   private readonly pools = new Map<Host, Pool>();
   private readonly poolOptions: PoolOptions;
   private dns: DnsMembership | null = null;
+  private readonly scope: StatsScope;
 
   constructor(config: ClusterConfig, store: StatsStore) {
     this.name = config.name;
     this.config = config;
-    this.stats = new ClusterStats(store.scope(`cluster.${config.name}.`));
+    this.scope = store.scope(`cluster.${config.statName}.`);
+    this.stats = new ClusterStats(this.scope);
     this.resources = new ClusterResources(config.limits, this.stats);
     this.poolOptions = {
       connectTimeoutMs: config.connectTimeoutMs,
@@ -47,7 +49,7 @@ export class Cluster implements UpstreamCluster {
   /** Starts DNS resolution for DNS clusters (STATIC clusters are ready at once). */
   start(): void {
     if (this.config.type === 'STRICT_DNS' || this.config.type === 'LOGICAL_DNS') {
-      this.dns = new DnsMembership(this.config, this.stats, (hs: HostSet) => this.setHosts(hs));
+      this.dns = new DnsMembership(this.config, this.scope, (hs: HostSet) => this.setHosts(hs));
       this.dns.start();
     }
   }
@@ -102,6 +104,9 @@ export class Cluster implements UpstreamCluster {
   onResult(host: Host, latencyMs: number, ok: boolean): void {
     this.resources.requests--;
     this.resources.publish();
+    host.rqTotal++;
+    if (ok) host.rqSuccess++;
+    else host.rqError++;
     this.lb.onResult?.(host, latencyMs, ok);
   }
 

@@ -9,6 +9,10 @@ export class Host {
   readonly key: string;
   /** Requests currently in flight to this host (LEAST_REQUEST and peak-EWMA read it). */
   activeRequests = 0;
+  /** Per-host request counters (Envoy's /clusters `rq_total`, `rq_success`, `rq_error`). */
+  rqTotal = 0;
+  rqSuccess = 0;
+  rqError = 0;
   /** false when health checking or outlier detection has taken the host out of rotation. */
   healthy = true;
   /** Peak-EWMA state: decayed latency estimate in ms and when it was last updated (ms, monotonic). */

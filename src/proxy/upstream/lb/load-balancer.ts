@@ -6,15 +6,23 @@ export interface LbContext {
   hash: number | undefined;
   /** Hosts to avoid (retry `previous_hosts` predicate); may be undefined. */
   avoid?: ReadonlySet<Host>;
+  /**
+   * How many more picks to try while the picked host is in `avoid` (the retry policy's
+   * `host_selection_retry_max_attempts`); default 1. After the last try the last pick is used, as in Envoy.
+   */
+  hostSelectionRetries?: number;
 }
 
 /**
- * A load balancer over one immutable HostSet. The cluster builds a new one whenever membership or
- * weights change, so per-pick work is only the choice itself.
+ * A load balancer over one immutable HostSet. The cluster builds a new one whenever membership, weights
+ * or health change (as Envoy refreshes its balancers on every priority-set update), so per-pick work is only
+ * the choice itself: health is read when the balancer is built, not per pick.
  */
 export interface LoadBalancer {
   /** Picks a host, or null when no healthy host exists (the router replies 503 `UH`). */
   chooseHost(ctx: LbContext): Host | null;
+  /** Feedback after each response (latency-aware balancers, e.g. peak-EWMA); absent when unused. */
+  onResult?(host: Host, latencyMs: number, ok: boolean): void;
 }
 
 /** Builds a balancer for a host set; one factory per cluster, made from its config once. */

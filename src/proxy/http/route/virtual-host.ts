@@ -1,0 +1,49 @@
+/**
+ * A compiled virtual host: its domains, its routes in order, and its header mutations.
+ */
+import type { VirtualHost as VirtualHostProto } from '../../../xds/gen/envoy/config/route/v3/route_components_pb.js';
+import { ConfigError, joinPath } from '../../../xds/config-error.ts';
+import { declareSupported } from '../../../xds/supported.ts';
+import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
+import { compileRoute, type RouteConfigLevel, type RouteEntry } from './route-entry.ts';
+
+declareSupported('envoy.config.route.v3.VirtualHost', [
+  'name', 'domains', 'routes', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
+  'response_headers_to_remove',
+]);
+
+/** A compiled virtual host. */
+export class VirtualHost {
+  /** The virtual host's `name` (for stats and logs). */
+  readonly name: string;
+  /** Its domains as configured. */
+  readonly domains: readonly string[];
+  /** Routes in match order (filled, then frozen, during compilation: routes point back at their host). */
+  readonly routes: readonly RouteEntry[] = [];
+  readonly requestMutation: HeaderMutation | null;
+  readonly responseMutation: HeaderMutation | null;
+
+  constructor(name: string, domains: readonly string[], requestMutation: HeaderMutation | null, responseMutation: HeaderMutation | null) {
+    this.name = name;
+    this.domains = domains;
+    this.requestMutation = requestMutation;
+    this.responseMutation = responseMutation;
+  }
+}
+
+/** Compiles a virtual host at `path` (`virtual_hosts[i]`); throws ConfigError. */
+export function compileVirtualHost(v: VirtualHostProto, level: RouteConfigLevel, path: string): VirtualHost {
+  if (v.name === '') throw new ConfigError(joinPath(path, 'name'), 'must not be empty');
+  if (v.domains.length === 0) throw new ConfigError(joinPath(path, 'domains'), 'at least one domain is required');
+  const vh = new VirtualHost(
+    v.name,
+    Object.freeze([...v.domains]),
+    compileHeaderMutation(v.requestHeadersToAdd, v.requestHeadersToRemove, path, 'request_headers_to_add', 'request_headers_to_remove'),
+    compileHeaderMutation(v.responseHeadersToAdd, v.responseHeadersToRemove, path, 'response_headers_to_add', 'response_headers_to_remove'),
+  );
+  const routesPath = joinPath(path, 'routes');
+  const routes = vh.routes as RouteEntry[];
+  for (let i = 0; i < v.routes.length; i++) routes.push(compileRoute(v.routes[i], vh, level, joinPath(routesPath, i)));
+  Object.freeze(routes);
+  return vh;
+}

@@ -1,0 +1,117 @@
+/**
+ * Integration-test harness: a real Weft proxy (in-process, listeners on port 0) in front of real upstream
+ * servers on port 0. Everything started here is closed by `t.after` hooks the helpers register.
+ */
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { TestContext } from 'node:test';
+import { parseBootstrapText } from '../../src/proxy/bootstrap.ts';
+import { Proxy } from '../../src/proxy/proxy.ts';
+
+/** Starts a proxy from an Envoy v3 bootstrap in YAML; `${NAME}` placeholders are replaced from `vars`. */
+export async function startProxy(t: TestContext, yaml: string, vars: Record<string, string | number> = {}): Promise<Proxy> {
+  const text = yaml.replace(/\$\{(\w+)\}/g, (_, k: string) => {
+    if (!(k in vars)) throw new Error(`no value for \${${k}}`);
+    return String(vars[k]);
+  });
+  const proxy = await Proxy.start(parseBootstrapText(text, 'yaml', 'test.yaml'));
+  t.after(() => proxy.close());
+  return proxy;
+}
+
+/** A node:http upstream on 127.0.0.1:0. */
+export async function startHttpUpstream(t: TestContext, handler: http.RequestListener): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+/** An h2c (HTTP/2 prior knowledge) upstream on 127.0.0.1:0. */
+export async function startH2Upstream(t: TestContext, onStream: (s: http2.ServerHttp2Stream, h: http2.IncomingHttpHeaders) => void): Promise<{ server: http2.Http2Server; port: number }> {
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  server.on('stream', onStream);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const s of sessions) s.destroy(); server.close(() => r()); }));
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+/** A raw TCP upstream for misbehaving-server tests. */
+export async function startTcpUpstream(t: TestContext, onConn: (s: net.Socket) => void): Promise<{ port: number }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => {}); onConn(s); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  return { port: (server.address() as net.AddressInfo).port };
+}
+
+export interface SimpleResponse { status: number; headers: http.IncomingHttpHeaders; body: string }
+
+/** One HTTP/1.1 request (a fresh agent-less connection unless `agent` is given). */
+export function request(port: number, opts: http.RequestOptions & { body?: string | Buffer } = {}): Promise<SimpleResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, agent: false, ...opts }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** Sends raw bytes and returns everything the server answered until it closed (or `timeoutMs`). */
+export function rawExchange(port: number, data: string | Buffer, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => { s.destroy(); resolve(Buffer.concat(chunks).toString('latin1')); }, timeoutMs);
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(chunks).toString('latin1')); });
+    s.on('error', (e) => { clearTimeout(timer); if (chunks.length) resolve(Buffer.concat(chunks).toString('latin1')); else reject(e); });
+    s.write(data);
+  });
+}
+
+/** A minimal bootstrap: one listener (port 0) routing everything to cluster `backend` at the given ports. */
+export function simpleBootstrap(ports: number[], opts: { routeExtra?: string; clusterExtra?: string; hcmExtra?: string; lbPolicy?: string } = {}): string {
+  const eps = ports.map((p) => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`).join('\n');
+  return `
+static_resources:
+  listeners:
+    - name: main
+      address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: main
+${opts.hcmExtra ?? ''}
+                route_config:
+                  virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes:
+                        - match: { prefix: / }
+                          route: { cluster: backend${opts.routeExtra ?? ''} }
+                http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
+  clusters:
+    - name: backend
+      type: STATIC
+      connect_timeout: 1s
+      lb_policy: ${opts.lbPolicy ?? 'ROUND_ROBIN'}
+${opts.clusterExtra ?? ''}
+      load_assignment:
+        cluster_name: backend
+        endpoints:
+          - lb_endpoints:
+${eps}
+`;
+}
