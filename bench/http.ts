@@ -28,7 +28,7 @@ import { parseH2load, type H2loadResult } from './lib/parse-h2load.ts';
 import { parseHey, type HeyResult } from './lib/parse-hey.ts';
 import { parseWrk, type WrkResult } from './lib/parse-wrk.ts';
 import { ProcessGroup, type ServerProcess, type ToolRun } from './lib/process-group.ts';
-import { RssSampler, processGroupPids, totalCpuSeconds, totalRssBytes } from './lib/proc-stats.ts';
+import { RssSampler, processGroupPids, readCpuBusySeconds, totalCpuSeconds, totalRssBytes } from './lib/proc-stats.ts';
 import { fmt, fmtSigned, markdownTable } from './lib/table.ts';
 import { aptInstallLine, findCommand, missingCommands, versionLine } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
@@ -80,6 +80,12 @@ interface TargetResult {
   h2?: H2loadResult;
   /** Why the h2c column is empty, when it is. */
   h2Note?: string;
+  /**
+   * CPU time of the proxy's core not spent by the proxy, as a share of one core, during the fixed-rate
+   * and wrk runs: other processes on a shared machine, plus kernel work accounted to no process.
+   * High values mean the figures are disturbed.
+   */
+  proxyCoreOtherLoad?: { fixed?: number; max?: number };
   /** Errors and non-200 answers seen while measuring; any makes the run exit 1. */
   problems: string[];
   raw: { warmup?: string; hey?: string; wrk?: string; h2load?: string };
@@ -248,16 +254,31 @@ async function runTarget(target: HttpTarget, env: TargetEnv, settings: Settings,
     const wrkArgs = (seconds: number): string[] =>
       [`-t${settings.maxThreads}`, `-c${settings.maxConnections}`, `-d${seconds}s`, '--latency', running.h1Url];
 
+    // Busy time of the proxy core that the proxy did not use, per second of the phase.
+    const otherLoad = settings.proxyCpu === undefined ? undefined : { fixed: 0, max: 0 };
+    result.proxyCoreOtherLoad = otherLoad;
+    const coreMark = (): { wall: number; core: number; proxy: number } => ({
+      wall: performance.now(),
+      core: settings.proxyCpu === undefined ? 0 : readCpuBusySeconds(settings.proxyCpu) ?? 0,
+      proxy: totalCpuSeconds(pids),
+    });
+    const coreOther = (a: { wall: number; core: number; proxy: number }): number => {
+      const b = coreMark();
+      return Math.max(0, (b.core - a.core) - (b.proxy - a.proxy)) / ((b.wall - a.wall) / 1000);
+    };
+
     log(`${target.name}: warm-up ${settings.warmupS}s`);
     const warm = await load('wrk', wrkArgs(settings.warmupS), settings.warmupS);
     result.raw.warmup = warm.stdout + warm.stderr;
 
     log(`${target.name}: fixed rate ${settings.fixedConnections}×${settings.fixedRatePerConnection} rps for ${settings.fixedS}s (hey)`);
-    const cpuBefore = totalCpuSeconds(pids);
+    const fixedMark = coreMark();
     const hey = await load('hey', [
       '-z', `${settings.fixedS}s`, '-c', String(settings.fixedConnections), '-q', String(settings.fixedRatePerConnection), running.h1Url,
     ], settings.fixedS);
+    const cpuBefore = fixedMark.proxy;
     const cpuAfter = totalCpuSeconds(pids);
+    if (otherLoad !== undefined) otherLoad.fixed = coreOther(fixedMark);
     result.raw.hey = hey.stdout + hey.stderr;
     try {
       const fixed = parseHey(hey.stdout);
@@ -276,7 +297,9 @@ async function runTarget(target: HttpTarget, env: TargetEnv, settings: Settings,
     log(`${target.name}: max rate ${settings.maxThreads} threads × ${settings.maxConnections} connections for ${settings.maxS}s (wrk)`);
     const sampler = new RssSampler(pids);
     if (server !== undefined) sampler.start(200);
+    const maxMark = coreMark();
     const wrk = await load('wrk', wrkArgs(settings.maxS), settings.maxS);
+    if (otherLoad !== undefined) otherLoad.max = coreOther(maxMark);
     if (server !== undefined) result.rssLoadedBytes = sampler.stop();
     result.raw.wrk = wrk.stdout + wrk.stderr;
     try {
@@ -327,6 +350,9 @@ function tail(text: string): string {
   return t === '' ? '' : ` — ${t.split('\n').slice(-3).join(' / ')}`;
 }
 
+/** Share of the proxy core used by something else above which a run is flagged as disturbed. */
+const OTHER_LOAD_WARNING = 0.1;
+
 const HEADERS = [
   'target', 'p50 ms', 'p90 ms', 'p99 ms', 'added p50/p99 vs direct', 'max rps h1', 'ratio vs direct',
   'ratio vs node-undici', 'max rps h2', 'RSS idle/loaded MB', 'CPU s per 1k req',
@@ -376,6 +402,11 @@ function renderNotes(results: readonly TargetResult[]): string {
     if (r.reason !== undefined) lines.push(`- ${r.name} ${r.status}: ${r.reason}`);
     for (const p of r.problems) lines.push(`- ${r.name} (!): ${p}`);
     if (r.status === 'ok' && r.h2Note !== undefined) lines.push(`- ${r.name}: no h2 figure: ${r.h2Note}`);
+    const other = r.proxyCoreOtherLoad;
+    if (other !== undefined && Math.max(other.fixed ?? 0, other.max ?? 0) > OTHER_LOAD_WARNING) {
+      lines.push(`- ${r.name}: the proxy core was ${(100 * (other.fixed ?? 0)).toFixed(0)}% (fixed rate) / ` +
+        `${(100 * (other.max ?? 0)).toFixed(0)}% (wrk) busy with other work: figures are disturbed, rerun on a quiet machine`);
+    }
   }
   return lines.join('\n');
 }

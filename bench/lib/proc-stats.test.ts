@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import {
-  parseProcStat, processGroupPids, readProcStat, readRssBytes, RssSampler, totalCpuSeconds, clockTicksPerSecond,
+  parseCpuBusySeconds, parseProcStat, processGroupPids, readCpuBusySeconds, readProcStat, readRssBytes, RssSampler,
+  totalCpuSeconds, clockTicksPerSecond,
 } from './proc-stats.ts';
 
 describe('proc-stats', () => {
@@ -44,5 +45,14 @@ describe('proc-stats', () => {
       process.kill(-pgid, 'SIGKILL');
       await once(child, 'exit');
     }
+  });
+});
+
+describe('parseCpuBusySeconds', () => {
+  it('adds user, nice, system, irq, softirq and steal of one CPU, not idle or iowait', () => {
+    const stat = 'cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 1 1 1 1000 1000 1 1 1 0 0\ncpu1 100 0 50 7000 3 10 20 5 0 0\n';
+    assert.equal(parseCpuBusySeconds(stat, '1'), 185 / clockTicksPerSecond());
+    assert.equal(parseCpuBusySeconds(stat, '7'), undefined);
+    assert.ok((readCpuBusySeconds('0') ?? -1) >= 0);
   });
 });

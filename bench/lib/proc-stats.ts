@@ -115,3 +115,25 @@ export class RssSampler {
     if (rss > this.maxBytes) this.maxBytes = rss;
   }
 }
+
+/**
+ * Busy time of one CPU so far (user + nice + system + irq + softirq + steal from /proc/stat), seconds.
+ * Compared with the proxy's own CPU time it shows how much of the proxy's core something else took.
+ */
+export function readCpuBusySeconds(cpu: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  return parseCpuBusySeconds(text, cpu);
+}
+
+/** The busy seconds of `cpu` in the text of /proc/stat; undefined when the line is missing. */
+export function parseCpuBusySeconds(text: string, cpu: string): number | undefined {
+  const m = new RegExp(`^cpu${cpu} (.*)$`, 'm').exec(text);
+  if (m === null) return undefined;
+  const [user, nice, system, , , irq, softirq, steal] = m[1].trim().split(/\s+/).map(Number);
+  return (user + nice + system + irq + softirq + (steal ?? 0)) / clockTicksPerSecond();
+}

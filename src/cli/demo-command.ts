@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runProxy } from './proxy-command.ts';
-import { startSampleService } from '../../examples/front-proxy/upstream.ts';
+import { startSampleService } from './sample-service.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

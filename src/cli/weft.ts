@@ -13,6 +13,7 @@ Usage:
   weft proxy -c <bootstrap.yaml|json> [--admin-port N]   run the proxy
   weft validate -c <bootstrap.yaml|json>                 check a config and exit
   weft demo                                              run examples/front-proxy with sample upstreams
+  weft sample-service <name> <port>                      a sample upstream that echoes requests as JSON
   weft version
 `;
 
@@ -35,6 +36,13 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const { runDemo } = await import('./demo-command.ts');
       return runDemo(rest);
+    }
+    case 'sample-service': {
+      const [name = 'service', port = '18081'] = rest;
+      const { startSampleService } = await import('./sample-service.ts');
+      await startSampleService(name, Number(port));
+      process.stderr.write(`${name} listening on 127.0.0.1:${port}\n`);
+      return -1;
     }
     case 'version': case '--version': case '-v':
       process.stdout.write(`weft ${WEFT_VERSION} (node ${process.version})\n`);

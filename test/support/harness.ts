@@ -115,3 +115,32 @@ ${opts.clusterExtra ?? ''}
 ${eps}
 `;
 }
+
+/** `clusterExtra` for simpleBootstrap: the cluster speaks HTTP/2 (h2c) to its endpoints. */
+export const H2_CLUSTER = `      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicit_http_config: { http2_protocol_options: {} }`;
+
+/** A counter's or gauge's current value by full name (0 when it does not exist yet). */
+export function statValue(proxy: Proxy, name: string): number {
+  return proxy.stats.counters.get(name)?.value ?? proxy.stats.gauges.get(name)?.value ?? 0;
+}
+
+/** A port nothing listens on (bound, then closed), for dead-upstream tests. */
+export async function deadPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Polls `cond` every 10 ms until it holds (or throws after `ms`): for effects the client cannot observe directly. */
+export async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

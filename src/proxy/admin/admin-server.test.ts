@@ -14,6 +14,9 @@ class FakeProxy implements AdminTarget {
   isReady = true;
   drains: DrainOptions[] = [];
   quits = 0;
+  private onQuit: (() => void) | null = null;
+  /** Resolves when quit() has been called. */
+  readonly quitCalled = new Promise<void>((resolve) => { this.onQuit = resolve; });
   readonly levels = new Map<string, LogLevel>([['admin', 'info'], ['config', 'info'], ['router', 'warning']]);
   readonly loggers = {
     list: () => [...this.levels],
@@ -43,7 +46,7 @@ class FakeProxy implements AdminTarget {
   }
   ready(): boolean { return this.isReady; }
   drainListeners(opts: DrainOptions): void { this.drains.push(opts); }
-  quit(): void { this.quits++; }
+  quit(): void { this.quits++; this.onQuit?.(); }
 }
 
 async function withAdmin(fn: (base: string, proxy: FakeProxy) => Promise<void>): Promise<void> {
@@ -256,7 +259,7 @@ test('POST /quitquitquit answers OK, then asks the proxy to quit', async () => {
   await withAdmin(async (base, proxy) => {
     const r = await post(base + '/quitquitquit');
     assert.deepEqual([r.status, r.body], [200, 'OK\n']);
-    // The reply has been read: 'finish' fired before the client saw the end of the body.
+    await proxy.quitCalled;
     assert.equal(proxy.quits, 1);
   });
 });

@@ -64,7 +64,7 @@ export class ProxyAdminTarget implements AdminTarget {
     return this.proxy.listeners.map((l) => `${l.config.name}::${l.config.host}:${l.boundPort}\n`).join('');
   }
 
-  ready(): boolean { return this.proxy.state === 'LIVE'; }
+  ready(): boolean { return this.proxy.state !== 'PRE_INITIALIZING'; }
   drainListeners(_opts: DrainOptions): void { this.proxy.drainListeners(); }
   quit(): void { this.onQuit(); }
 }

@@ -35,9 +35,13 @@ function select(store: StatsStore, q: StatsQuery): Selected {
   return { numeric: numeric.sort(byName), histograms: histograms.sort(byName) };
 }
 
-/** Formats like fmt's `{}` for doubles: shortest round-trip, `nan` for NaN. */
+/** Formats like fmt's `{}` for doubles (`nan` for NaN); 12 significant digits hide interpolation noise (91, not 90.99999999999999). */
 function num(n: number): string {
-  return Number.isNaN(n) ? 'nan' : String(n);
+  return Number.isNaN(n) ? 'nan' : String(round(n));
+}
+
+function round(n: number): number {
+  return Number(n.toPrecision(12));
 }
 
 /** Envoy's quantile summary of a histogram. */
@@ -65,7 +69,7 @@ export function renderStatsJson(store: StatsStore, q: StatsQuery): object {
         supported_quantiles: SUPPORTED_QUANTILES.map((x) => x * 100),
         computed_quantiles: s.histograms.map((h) => ({
           name: h.name,
-          values: SUPPORTED_QUANTILES.map((x) => ({ interval: null, cumulative: h.count === 0 ? null : h.quantile(x) })),
+          values: SUPPORTED_QUANTILES.map((x) => ({ interval: null, cumulative: h.count === 0 ? null : round(h.quantile(x)) })),
         })),
       },
     });

@@ -16,7 +16,7 @@ import type { RouteTable } from './route/route-table.ts';
 import { httpDate } from '../../util/http-date.ts';
 
 /** An access logger as the connection manager uses it. */
-export interface StreamLogger { log(info: StreamInfo): void }
+export interface StreamLogger { log(info: StreamInfo): void; close(): Promise<void> }
 
 /** Compiled `envoy.filters.network.http_connection_manager` config: immutable, shared by all connections. */
 export interface HcmConfig {
@@ -198,14 +198,14 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     if (action.kind === 'direct_response') {
       cfg.stats.rq_direct_response.inc();
       const headers: string[] = [];
-      route.applyResponseTransforms(headers, head);
+      route.applyResponseTransforms(headers, head, this.info);
       this.sendLocalReply({ status: action.status, flag: 0, details: 'direct_response', body: action.body }, headers, action.body === '' ? undefined : 'text/plain');
       return;
     }
     if (action.kind === 'redirect') {
       cfg.stats.rq_redirect.inc();
       const headers: string[] = ['location', action.buildLocation(head)];
-      route.applyResponseTransforms(headers, head);
+      route.applyResponseTransforms(headers, head, this.info);
       this.sendLocalReply({ status: action.status, flag: 0, details: 'via_redirect', body: '' }, headers);
       return;
     }

@@ -11,6 +11,7 @@ import { unpackAny } from '../../xds/json.ts';
 import { xdsRegistry } from '../../xds/registry.ts';
 import { DeadlineList } from '../../util/deadline-list.ts';
 import type { StatsStore } from '../../telemetry/stats.ts';
+import { httpConnManagerScope } from '../../telemetry/stat-scopes.ts';
 import { HcmStats, type HcmConfig, type StreamLogger } from './connection-manager.ts';
 import type { ClusterLookup } from './router.ts';
 import { compileRouteConfiguration, type RouteTable } from './route/route-table.ts';
@@ -75,7 +76,7 @@ export function compileHttpConnectionManager(hcm: HttpConnectionManager, path: s
   const c = new CompiledHcm();
   if (!hcm.statPrefix) throw new ConfigError(joinPath(path, 'stat_prefix'), 'required');
   c.statPrefix = hcm.statPrefix;
-  c.stats = new HcmStats(ctx.stats.scope(`http.${hcm.statPrefix}.`));
+  c.stats = new HcmStats(httpConnManagerScope(ctx.stats, hcm.statPrefix));
   c.clusters = ctx.clusters;
   switch (hcm.codecType) {
     case HttpConnectionManager_CodecType.AUTO: c.codecType = 'AUTO'; break;

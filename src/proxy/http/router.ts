@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { ActiveStream } from './connection-manager.ts';
 import type { RouteEntry, RouteAction } from './route/route-table.ts';
 import { Replies } from './local-reply.ts';
+import { setAuthority } from './route/path-rewrite.ts';
 import { ResponseFlag } from './response-flags.ts';
 import { DeadlineList, type DeadlineEntry } from '../../util/deadline-list.ts';
 import type { Host } from '../upstream/host.ts';
@@ -51,6 +52,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
   private host: Host | null = null;
   private upstream: UpstreamRequest | null = null;
   private startMs = 0;
+  private clusterName = '';
   private done = false;
 
   constructor(stream: ActiveStream, route: RouteEntry, action: RouteAction) {
@@ -66,7 +68,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     const name = action.selectCluster(head, Math.random());
     if (name === undefined || name === '') {
       stream.config.stats.no_cluster.inc();
-      stream.sendLocalReply(Replies.noCluster(name ?? ''));
+      stream.sendLocalReply({ ...Replies.noCluster(''), status: action.clusterNotFoundStatus });
       return;
     }
     const cluster = stream.config.clusters.get(name);
@@ -77,7 +79,8 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
       return;
     }
     this.cluster = cluster;
-    this.route.applyRequestTransforms(head);
+    this.clusterName = name;
+    this.route.applyRequestTransforms(head, stream.info, name);
     lbCtx.hash = action.computeHash === undefined ? undefined : action.computeHash(head);
     const host = cluster.chooseHost(lbCtx);
     if (host === null) {
@@ -87,7 +90,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     }
     this.host = host;
     stream.info.upstreamHost = host.key;
-    if (action.autoHostRewrite && host.hostname !== '') head.authority = host.hostname;
+    if (action.autoHostRewrite && host.hostname !== '') setAuthority(head, host.hostname, action.appendXForwardedHost);
     if (stream.upgrade !== '') head.headers.push('connection', 'upgrade', 'upgrade', stream.upgrade);
     this.startMs = performance.now();
     const up = cluster.request(host, head, stream.bodyLength, this);
@@ -134,7 +137,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     stream.info.firstUpstreamRxMs = now;
     this.cluster!.stats.recordStatus(status);
     headers.push('x-envoy-upstream-service-time', String(Math.round(now - this.startMs)));
-    this.route.applyResponseTransforms(headers, stream.head);
+    this.route.applyResponseTransforms(headers, stream.head, stream.info, this.clusterName);
     stream.info.responseCodeDetails = 'via_upstream';
     if (endStream) this.complete(true);
     stream.encodeHeaders(status, headers, endStream);

@@ -8,6 +8,7 @@ import type { HcmConfig } from '../http/connection-manager.ts';
 import { H1ServerConnection } from '../http/h1/server-connection.ts';
 import { H2Downstream } from '../http/h2/server.ts';
 import type { Counter, Gauge, StatsStore } from '../../telemetry/stats.ts';
+import { listenerScope } from '../../telemetry/stat-scopes.ts';
 import { formatAddress } from '../../util/address.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -34,7 +35,7 @@ export class ActiveListener {
   constructor(config: ListenerConfig, stats: StatsStore) {
     this.config = config;
     this.h2 = new H2Downstream(config.hcm);
-    const scope = stats.scope(`listener.${formatAddress(config.host, config.port)}.`);
+    const scope = listenerScope(stats, formatAddress(config.host, config.port));
     this.cxTotal = scope.counter('downstream_cx_total');
     this.cxActive = scope.gauge('downstream_cx_active');
     this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
@@ -95,10 +96,12 @@ export class ActiveListener {
   }
 
   /** Stops accepting and closes every connection now. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.config.hcm.draining = true;
     this.h2.drain();
     for (const s of this.sockets) s.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Flush and release access log files.
+    await Promise.all(this.config.hcm.accessLoggers.map((l) => l.close()));
   }
 }

@@ -6,6 +6,7 @@
 import type { RequestHead } from '../http/request-head.ts';
 import type { ClusterLookup, UpstreamCluster } from '../http/router.ts';
 import type { StatsScope, StatsStore } from '../../telemetry/stats.ts';
+import { clusterScope } from '../../telemetry/stat-scopes.ts';
 import { Host, HostSet } from './host.ts';
 import type { LbContext, LoadBalancer } from './lb/load-balancer.ts';
 import { ClusterResources, ClusterStats } from './cluster-stats.ts';
@@ -32,7 +33,7 @@ export class Cluster implements UpstreamCluster {
   constructor(config: ClusterConfig, store: StatsStore) {
     this.name = config.name;
     this.config = config;
-    this.scope = store.scope(`cluster.${config.statName}.`);
+    this.scope = clusterScope(store, config.statName);
     this.stats = new ClusterStats(this.scope);
     this.resources = new ClusterResources(config.limits, this.stats);
     this.poolOptions = {

@@ -3,6 +3,7 @@
  * or failure. Requests wait for the session's connect, bounded by the cluster's circuit breakers.
  */
 import http2 from 'node:http2';
+import net from 'node:net';
 import type { RequestHead } from '../http/request-head.ts';
 import { fromH2Object, toH2Headers } from '../http/h2/headers.ts';
 import type { Host } from './host.ts';
@@ -79,7 +80,8 @@ export class H2Pool {
     const h = this.host;
     const authority = h.address.includes(':') ? `http://[${h.address}]:${h.port}` : `http://${h.address}:${h.port}`;
     const opened = performance.now();
-    const session = http2.connect(authority, { settings: { enablePush: false, ...this.settings }, maxSessionMemory: 64 });
+    // Nagle off from the start: node:http2 forbids touching the session's socket once it is attached.
+    const session = http2.connect(authority, { settings: { enablePush: false, ...this.settings }, maxSessionMemory: 64, createConnection: () => net.connect({ host: h.address, port: h.port, noDelay: true }) });
     this.session = session;
     this.connected = false;
     let failedBeforeConnect = true;
@@ -91,7 +93,6 @@ export class H2Pool {
       failedBeforeConnect = false;
       this.connected = true;
       stats.upstream_cx_connect_ms.record(performance.now() - opened);
-      session.socket.setNoDelay(true);
       const w = this.waiting;
       this.waiting = [];
       for (const ex of w) { this.pendingDone(); ex.start(session); }

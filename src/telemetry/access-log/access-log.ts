@@ -35,7 +35,7 @@ declareSupported('envoy.config.core.v3.SubstitutionFormatString', [
   'text_format', 'json_format', 'text_format_source', 'omit_empty_values', 'content_type', 'json_format_options',
 ]);
 declareSupported('envoy.config.core.v3.JsonFormatOptions', ['sort_properties']);
-declareSupported('envoy.config.core.v3.DataSource', ['inline_string', 'inline_bytes', 'filename', 'environment_variable']);
+declareSupported('envoy.config.core.v3.DataSource', ['inline_string', 'inline_bytes', 'filename']);
 
 /** A compiled access log. */
 export interface AccessLogger {
@@ -172,12 +172,7 @@ function readDataSource(ds: DataSource, path: string): string {
       } catch (e) {
         throw new ConfigError(joinPath(path, 'filename'), `cannot read '${s.value}': ${(e as Error).message}`);
       }
-    case 'environmentVariable': {
-      const v = process.env[s.value];
-      if (v === undefined) throw new ConfigError(joinPath(path, 'environment_variable'), `environment variable '${s.value}' is not set`);
-      return v;
-    }
     default:
-      throw new ConfigError(path, 'a data source must set inline_string, inline_bytes, filename or environment_variable');
+      throw new ConfigError(path, 'a data source must set inline_string, inline_bytes or filename');
   }
 }

@@ -173,14 +173,6 @@ const HEADER_OPERATORS: Record<string, HeaderSource> = {
   RESPONSE_TRAILER: 'trailer',
 };
 
-/** Every operator name Weft knows (for error messages and docs). */
-export const SUPPORTED_OPERATORS: readonly string[] = [
-  ...Object.keys(SIMPLE),
-  ...Object.keys(HEADER_OPERATORS).map((n) => `${n}(X?Y):Z`),
-  'START_TIME(format)',
-  'ENVIRONMENT(X):Z',
-].sort();
-
 /**
  * Compiles one operator: `name` as in `%NAME(arg):len%`, `arg` the text inside the parentheses (undefined
  * when absent), `maxLength` the `:Z` suffix (undefined when absent). `path` locates errors.

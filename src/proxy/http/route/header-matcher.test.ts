@@ -23,7 +23,8 @@ describe('HeaderMatcher string_match', () => {
   });
 
   it('ignore_case folds ASCII case for every literal kind', () => {
-    for (const sm of [{ exact: 'ABC' }, { prefix: 'AB' }, { suffix: 'BC' }, { contains: 'B' }]) {
+    const kinds: Record<string, JsonValue>[] = [{ exact: 'ABC' }, { prefix: 'AB' }, { suffix: 'BC' }, { contains: 'B' }];
+    for (const sm of kinds) {
       assert.equal(matches({ name: 'x', string_match: { ...sm, ignore_case: true } }, ['x', 'abc']), true, JSON.stringify(sm));
       assert.equal(matches({ name: 'x', string_match: sm }, ['x', 'abc']), false, JSON.stringify(sm));
     }

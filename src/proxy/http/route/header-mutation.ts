@@ -115,6 +115,9 @@ export function compileHeaderMutation(
     if (value.length > MAX_HEADER_BYTES) throw new ConfigError(valuePath, 'header value too long');
     if (INVALID_VALUE_RE.test(value)) throw new ConfigError(valuePath, 'header value must not contain NUL, CR or LF');
     let action = o.appendAction;
+    if (action < AppendAction.APPEND_IF_EXISTS_OR_ADD || action > AppendAction.OVERWRITE_IF_EXISTS) {
+      throw new ConfigError(joinPath(p, 'append_action'), `unknown value ${action}`);
+    }
     if (o.append !== undefined) {
       if (action !== AppendAction.APPEND_IF_EXISTS_OR_ADD) {
         throw new ConfigError(joinPath(p, 'append'), 'both append and append_action are set; use append_action only');

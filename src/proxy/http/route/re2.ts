@@ -24,6 +24,9 @@ const POSIX_CLASSES: Record<string, string> = {
   space: '\\t\\n\\v\\f\\r ', upper: 'A-Z', word: '0-9A-Za-z_', xdigit: '0-9A-Fa-f',
 };
 
+/** Letter escapes RE2 accepts (besides those translated below) with the same meaning in JS. */
+const RE2_LETTER_ESCAPES = 'afntrvdDsSwWbBx';
+
 /** Escapes a literal string for use inside a JS regex. */
 function escapeLiteral(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
@@ -107,6 +110,8 @@ function translateEscape(pattern: string, i: number, inClass: boolean): { text: 
     case 'C': throw new Error('\\C is not supported');
     case 'E': return { text: '', next: i + 2 }; // a stray \E is ignored by RE2
   }
+  // JS reads an unknown letter escape (`\Z`, `\e`) as the letter; RE2 rejects it, and so do we.
+  if (/[a-zA-Z]/.test(c) && !RE2_LETTER_ESCAPES.includes(c)) throw new Error(`invalid escape \\${c}`);
   return { text: `\\${c}`, next: i + 2 };
 }
 

@@ -1,19 +1,21 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { JsonValue } from '@bufbuild/protobuf';
 import { ConfigError } from '../../../xds/config-error.ts';
 import { head, routeConfig, routeName, routesTable, table } from './testing.ts';
 import { compileRouteConfiguration } from './route-table.ts';
 
 const ok = { cluster: 'c' };
 
-function vhostTable(domainsByHost: Record<string, string[]>, extra: Record<string, unknown> = {}) {
+/** A table with one virtual host per entry (named by the key), each with one catch-all route of the same name. */
+function vhostTable(domainsByHost: Record<string, string[]>, extra: Record<string, JsonValue> = {}) {
   return table({
     name: 'rc',
     virtual_hosts: Object.entries(domainsByHost).map(([name, domains]) => ({
       name, domains, routes: [{ name, match: { prefix: '/' }, route: ok }],
     })),
     ...extra,
-  } as never);
+  });
 }
 
 function configError(fn: () => unknown): ConfigError {

@@ -30,7 +30,7 @@ import { DEFAULT_PEAK_EWMA_DECAY_MS, DEFAULT_PEAK_EWMA_RTT_MS, PeakEwmaLoadBalan
 /** `type_url` inside a TypedStruct that selects Weft's peak-EWMA balancer. */
 export const PEAK_EWMA_TYPE_URL = 'type.weft.dev/weft.lb.peak_ewma';
 
-/** A cluster's compiled load-balancing policy (shown by the admin interface; `lbFactoryFor` builds balancers). */
+/** A cluster's compiled load-balancing policy (plain data, e.g. for the admin interface); `lbFactoryFor` builds balancers from it. */
 export type LbPolicyConfig =
   | { readonly kind: 'round_robin'; readonly localityWeighted: boolean }
   | { readonly kind: 'least_request'; readonly localityWeighted: boolean; readonly choiceCount: number; readonly activeRequestBias: number }

@@ -39,7 +39,10 @@ export class PeakEwmaLoadBalancer extends PriorityLocalityBalancer {
     this.clock = clock;
   }
 
-  /** Records a response latency for `host` (called by the router after each response). */
+  /**
+   * Records a response latency for `host` (called by the router after each response). Failures count like
+   * successes, as in Linkerd: a host that fails slowly is slow.
+   */
   onResult(host: Host, latencyMs: number): void {
     const now = this.clock();
     // A stamp of 0 means "no sample"; keep real stamps away from it.

@@ -1,4 +1,4 @@
-/** A sample upstream service: answers every request with its name and what it received, as JSON. */
+/** A sample upstream service for demos and examples: answers every request with its name and what it received, as JSON. */
 import http from 'node:http';
 
 export function startSampleService(name: string, port: number, host = '127.0.0.1'): Promise<http.Server> {
@@ -11,9 +11,4 @@ export function startSampleService(name: string, port: number, host = '127.0.0.1
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));
   });
-}
-
-if (import.meta.main) {
-  const [name = 'service', port = '18081'] = process.argv.slice(2);
-  startSampleService(name, Number(port)).then(() => process.stderr.write(`${name} listening on 127.0.0.1:${port}\n`));
 }
