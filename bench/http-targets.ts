@@ -27,6 +27,12 @@ export interface TargetEnv {
   pinProxy(command: string, args: readonly string[]): [string, string[]];
   /** BENCH_UNDICI_PATH, if set. */
   undiciPath: string | undefined;
+  /**
+   * How Weft is started (BENCH_WEFT_ENTRY): `src` = `node src/cli/weft.ts` (TypeScript through type
+   * stripping); `bin` = `node --max-semi-space-size=2 bin/weft.js`, as `npm run demo` runs it (compiled
+   * dist/ when built).
+   */
+  weftEntry: 'src' | 'bin';
 }
 
 /** A started target: where to send load, and the process(es) to measure (none for `direct`). */
@@ -35,6 +41,8 @@ export interface RunningTarget {
   /** h2c prior-knowledge URL, when the target serves h2c. */
   h2cUrl: string | undefined;
   server: ServerProcess | undefined;
+  /** The command line that started it, for the record. */
+  command: string;
 }
 
 /** One column of the comparison. */
@@ -69,25 +77,26 @@ export const direct: HttpTarget = {
   description: 'client → nginx upstream (no proxy)',
   commands: [],
   async start(env) {
-    return { h1Url: url(env.upstream.h1Port), h2cUrl: url(env.upstream.h2cPort), server: undefined };
+    return { h1Url: url(env.upstream.h1Port), h2cUrl: url(env.upstream.h2cPort), server: undefined, command: '' };
   },
 };
 
 /** Weft, configured by an Envoy v3 bootstrap file. */
 export const weft: HttpTarget = {
   name: 'weft',
-  description: 'node src/cli/weft.ts proxy -c bootstrap.yaml (HCM codec AUTO → router → STATIC cluster)',
+  description: 'weft proxy -c bootstrap.yaml (HCM codec AUTO → router → STATIC cluster)',
   commands: [],
   async start(env) {
-    const cli = join(env.repoRoot, 'src/cli/weft.ts');
+    const cli = join(env.repoRoot, env.weftEntry === 'bin' ? 'bin/weft.js' : 'src/cli/weft.ts');
     if (!existsSync(cli)) throw new TargetStartError(`${cli} does not exist yet`);
+    const nodeFlags = env.weftEntry === 'bin' ? ['--max-semi-space-size=2'] : [];
     const dir = targetDir(env, 'weft');
     const port = await freePort();
     const bootstrap = join(dir, 'bootstrap.yaml');
     writeFileSync(bootstrap, httpProxyBootstrap({ listenerPort: port, adminPort: await freePort(), upstreamPort: env.upstream.h1Port }));
-    const [cmd, args] = env.pinProxy(process.execPath, [cli, 'proxy', '-c', bootstrap]);
+    const [cmd, args] = env.pinProxy(process.execPath, [...nodeFlags, cli, 'proxy', '-c', bootstrap]);
     const server = await startAndWait(env, 'weft', cmd, args, join(dir, 'weft.log'), url(port), 20_000);
-    return { h1Url: url(port), h2cUrl: url(port), server };
+    return { h1Url: url(port), h2cUrl: url(port), server, command: [cmd, ...args].join(' ') };
   },
 };
 
@@ -103,7 +112,7 @@ export const haproxy: HttpTarget = {
     writeFileSync(conf, haproxyProxyConfig(ports, env.upstream.h1Port));
     const [cmd, args] = env.pinProxy('haproxy', haproxyArgs(conf));
     const server = await startAndWait(env, 'haproxy', cmd, args, join(dir, 'haproxy.log'), url(ports.h1Port), 10_000);
-    return { h1Url: url(ports.h1Port), h2cUrl: url(ports.h2cPort), server };
+    return { h1Url: url(ports.h1Port), h2cUrl: url(ports.h2cPort), server, command: [cmd, ...args].join(' ') };
   },
 };
 
@@ -119,7 +128,7 @@ export const nginxProxy: HttpTarget = {
     writeFileSync(conf, nginxProxyConfig(inst, env.upstream.h1Port));
     const [cmd, args] = env.pinProxy('nginx', nginxArgs(inst, conf));
     const server = await startAndWait(env, 'nginx', cmd, args, join(dir, 'stdout.log'), url(inst.h1Port), 10_000);
-    return { h1Url: url(inst.h1Port), h2cUrl: url(inst.h2cPort), server };
+    return { h1Url: url(inst.h1Port), h2cUrl: url(inst.h2cPort), server, command: [cmd, ...args].join(' ') };
   },
 };
 
@@ -156,7 +165,7 @@ async function startNodePeer(env: TargetEnv, name: 'node-pipe' | 'node-undici'):
   const script = join(env.repoRoot, 'bench/peers', `${name}.ts`);
   const [cmd, args] = env.pinProxy(process.execPath, [script, String(port), String(env.upstream.h1Port)]);
   const server = await startAndWait(env, name, cmd, args, join(dir, `${name}.log`), url(port), 10_000);
-  return { h1Url: url(port), h2cUrl: undefined, server };
+  return { h1Url: url(port), h2cUrl: undefined, server, command: [cmd, ...args].join(' ') };
 }
 
 function targetDir(env: TargetEnv, name: string): string {

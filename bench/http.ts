@@ -11,7 +11,8 @@
  *
  * Environment: BENCH_QUICK=1 (3 s runs, 1 s warm-up) · BENCH_WARMUP_S / BENCH_FIXED_S / BENCH_MAX_S /
  * BENCH_H2_S (seconds) · BENCH_TARGETS=weft,haproxy (direct always runs) · BENCH_PROXY_CPU (1) /
- * BENCH_LOAD_CPU (0) · BENCH_NO_PIN=1 · BENCH_UNDICI_PATH=<undici folder> · BENCH_KEEP_TMP=1.
+ * BENCH_LOAD_CPU (0) · BENCH_NO_PIN=1 · BENCH_UNDICI_PATH=<undici folder> · BENCH_KEEP_TMP=1 ·
+ * BENCH_WEFT_ENTRY=src|bin (run Weft from src/cli/weft.ts, the default, or as bin/weft.js).
  *
  * Exit status: 0 all targets measured cleanly · 1 a target failed or saw errors · 2 a tool is missing.
  */
@@ -59,6 +60,8 @@ interface Settings {
   loadCpu: string | undefined;
   targets: string[];
   keepTmp: boolean;
+  /** How Weft is started; see TargetEnv.weftEntry. */
+  weftEntry: 'src' | 'bin';
 }
 
 /** Everything measured for one target (raw tool output included), as written to the JSON file. */
@@ -68,6 +71,8 @@ interface TargetResult {
   status: 'ok' | 'failed' | 'skipped';
   /** Why it failed or was skipped. */
   reason?: string;
+  /** Command line of the proxy under test (empty for direct). */
+  command?: string;
   h1Url?: string;
   h2cUrl?: string;
   rssIdleBytes?: number;
@@ -112,7 +117,14 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     if (unknown.length > 0) throw new Error(`BENCH_TARGETS: unknown target(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
     if (!targets.includes('direct')) targets = ['direct', ...targets]; // the baseline of every ratio
   }
+  const weftEntry = env.BENCH_WEFT_ENTRY ?? 'src';
+  if (weftEntry !== 'src' && weftEntry !== 'bin') throw new Error(`BENCH_WEFT_ENTRY must be src or bin, got ${JSON.stringify(weftEntry)}`);
   const pin = env.BENCH_NO_PIN !== '1' && availableParallelism() >= 2;
+  const proxyCpu = env.BENCH_PROXY_CPU ?? '1';
+  const loadCpu = env.BENCH_LOAD_CPU ?? '0';
+  if (pin && (!/^\d+$/.test(proxyCpu) || !/^\d+$/.test(loadCpu) || proxyCpu === loadCpu)) {
+    throw new Error(`BENCH_PROXY_CPU (${proxyCpu}) and BENCH_LOAD_CPU (${loadCpu}) must be two different CPU numbers`);
+  }
   return {
     warmupS: seconds('BENCH_WARMUP_S', 3, 1),
     fixedS: seconds('BENCH_FIXED_S', 15, 3),
@@ -124,10 +136,11 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     maxConnections: 64,
     h2Connections: 16,
     h2Streams: 10,
-    proxyCpu: pin ? (env.BENCH_PROXY_CPU ?? '1') : undefined,
-    loadCpu: pin ? (env.BENCH_LOAD_CPU ?? '0') : undefined,
+    proxyCpu: pin ? proxyCpu : undefined,
+    loadCpu: pin ? loadCpu : undefined,
     targets: ALL_TARGETS.filter((t) => targets.includes(t.name)).map((t) => t.name),
     keepTmp: env.BENCH_KEEP_TMP === '1',
+    weftEntry,
   };
 }
 
@@ -166,34 +179,40 @@ async function main(): Promise<number> {
   log(`temp dir ${dir}; warm-up ${settings.warmupS}s, fixed ${settings.fixedS}s, wrk ${settings.maxS}s, h2load ${settings.h2S}s; ` +
     `proxy cpu ${settings.proxyCpu ?? '-'}, load+upstream cpu ${settings.loadCpu ?? '-'}`);
 
-  const upstream = await startUpstream(group, dir, settings);
-  const env: TargetEnv = {
-    dir,
-    group,
-    repoRoot: REPO_ROOT,
-    upstream: { h1Port: upstream.h1Port, h2cPort: upstream.h2cPort },
-    pinProxy: (command, args) => settings.proxyCpu === undefined
-      ? [command, [...args]]
-      : ['taskset', ['-c', settings.proxyCpu, command, ...args]],
-    undiciPath: process.env.BENCH_UNDICI_PATH ? resolve(process.env.BENCH_UNDICI_PATH) : undefined,
-  };
+  try {
+    const upstream = await startUpstream(group, dir, settings);
+    const env: TargetEnv = {
+      dir,
+      group,
+      repoRoot: REPO_ROOT,
+      upstream: { h1Port: upstream.h1Port, h2cPort: upstream.h2cPort },
+      pinProxy: (command, args) => settings.proxyCpu === undefined
+        ? [command, [...args]]
+        : ['taskset', ['-c', settings.proxyCpu, command, ...args]],
+      undiciPath: process.env.BENCH_UNDICI_PATH ? resolve(process.env.BENCH_UNDICI_PATH) : undefined,
+      weftEntry: settings.weftEntry,
+    };
 
-  const results: TargetResult[] = [];
-  const startedAt = new Date();
-  for (const target of ALL_TARGETS.filter((t) => settings.targets.includes(t.name))) {
-    results.push(await runTarget(target, env, settings, missingOptional));
+    const results: TargetResult[] = [];
+    const startedAt = new Date();
+    for (const target of ALL_TARGETS.filter((t) => settings.targets.includes(t.name))) {
+      results.push(await runTarget(target, env, settings, missingOptional));
+    }
+    await group.stop(upstream.server);
+
+    const table = renderTable(results);
+    const notes = renderNotes(results);
+    process.stdout.write(`\n${table}\n${notes === '' ? '' : `\n${notes}\n`}`);
+    const file = writeResults(startedAt, settings, results, table);
+    process.stdout.write(`\nraw results: ${file}\n`);
+
+    const failed = results.some((r) => r.status === 'failed' || r.problems.length > 0);
+    if (missingOptional.length > 0) return 2;
+    return failed ? 1 : 0;
+  } finally {
+    // Also on an error: a child left running would keep this process alive.
+    await group.stopAll();
   }
-  await group.stop(upstream.server);
-
-  const table = renderTable(results);
-  const notes = renderNotes(results);
-  process.stdout.write(`\n${table}\n${notes === '' ? '' : `\n${notes}\n`}`);
-  const file = writeResults(startedAt, settings, results, table);
-  process.stdout.write(`\nraw results: ${file}\n`);
-
-  const failed = results.some((r) => r.status === 'failed' || r.problems.length > 0);
-  if (missingOptional.length > 0) return 2;
-  return failed ? 1 : 0;
 }
 
 /** The nginx upstream with the 1 KiB object, on the load CPU, HTTP/1.1 and h2c. */
@@ -240,6 +259,7 @@ async function runTarget(target: HttpTarget, env: TargetEnv, settings: Settings,
     log(`${target.name}: FAILED to start: ${reason}`);
     return { ...result, status: 'failed', reason };
   }
+  result.command = running.command;
   result.h1Url = running.h1Url;
   result.h2cUrl = running.h2cUrl;
   const server = running.server;
@@ -421,7 +441,7 @@ function writeResults(startedAt: Date, settings: Settings, results: readonly Tar
     node: process.version,
     kernel: release(),
     cpuModel: cpus()[0]?.model ?? 'unknown',
-    cpus: availableParallelism(),
+    cpus: cpus().length,
     tools: {
       nginx: versionLine('nginx', ['-v']),
       haproxy: findCommand('haproxy') === undefined ? 'missing' : versionLine('haproxy', ['-v']),

@@ -14,4 +14,4 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 npx tsc -p .
-exec node --test --test-concurrency=2 --test-timeout=120000 'src/**/*.test.ts' 'test/**/*.test.ts'
+exec node --test --test-concurrency=2 --test-timeout=120000 'src/**/*.test.ts' 'test/**/*.test.ts' 'bench/**/*.test.ts'

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import type { TestContext } from 'node:test';
-import { deadPort, H2_CLUSTER, startProxy, statValue, waitFor } from './support/harness.ts';
+import { deadPort, H2_CLUSTER, request, startH2Upstream, startProxy, statValue, waitFor } from './support/harness.ts';
 import type { Proxy } from '../src/proxy/proxy.ts';
 
 const id = (b: Buffer): Buffer => b;
@@ -225,7 +225,6 @@ test('a gRPC request to a dead upstream gets UNAVAILABLE', async (t) => {
 
 test('route match `grpc: {}` only matches gRPC requests', async (t) => {
   const { proxy } = await setup(t);
-  const { request } = await import('./support/harness.ts');
   const r = await request(proxy.listenerPort('main'), { method: 'POST', path: '/test.Echo/Unary', headers: { 'content-type': 'application/json' }, body: '{}' });
   assert.equal(r.status, 418);
   assert.equal(r.body, 'not grpc');
@@ -240,4 +239,42 @@ test('a client deadline cancels the call and the upstream stream is reset', asyn
   // The proxy keeps serving on the same client channel.
   const ok = await unary(client, '/test.Echo/Unary', Buffer.from('again'));
   assert.equal(ok.value?.toString(), 'echo:again');
+});
+
+test('an upstream that dies mid-call: the client gets UNAVAILABLE', async (t) => {
+  const server = new grpc.Server();
+  let started!: () => void;
+  const callStarted = new Promise<void>((r) => { started = r; });
+  server.addService(ECHO, { Hang: () => started() });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  t.after(() => server.forceShutdown());
+  const proxy = await startProxy(t, grpcBootstrap(port, await deadPort()));
+  const client = new grpc.Client(`127.0.0.1:${proxy.listenerPort('main')}`, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const result = unary(client, '/test.Echo/Hang', Buffer.from('x'));
+  await callStarted;
+  server.forceShutdown();
+  const r = await result;
+  assert.equal(r.err?.code, grpc.status.UNAVAILABLE);
+});
+
+test('an upstream that resets the stream after the response started: the client gets an error, not a hang', async (t) => {
+  const up = await startH2Upstream(t, (st) => {
+    st.on('error', () => {});
+    st.respond({ ':status': 200, 'content-type': 'application/grpc' });
+    // One complete message (5-byte gRPC frame header + 2 bytes), then RST_STREAM(INTERNAL_ERROR).
+    st.write(Buffer.from([0, 0, 0, 0, 2, 0x68, 0x69]), () => st.destroy(new Error('upstream crashed')));
+  });
+  const proxy = await startProxy(t, grpcBootstrap(up.port, await deadPort()));
+  const client = new grpc.Client(`127.0.0.1:${proxy.listenerPort('main')}`, grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const call = client.makeServerStreamRequest('/test.Echo/Split', id, id, Buffer.from('1'), new grpc.Metadata());
+  const got: string[] = [];
+  call.on('data', (b: Buffer) => got.push(b.toString()));
+  call.on('error', () => {});
+  const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  assert.equal(status.code, grpc.status.INTERNAL);
+  assert.deepEqual(got, ['hi']);
+  await waitFor(() => statValue(proxy, 'http.main.downstream_rq_active') === 0, 'the stream to end');
+  assert.equal(statValue(proxy, 'cluster.grpc.upstream_rq_rx_reset'), 1);
 });

@@ -18,6 +18,8 @@ interface WsUpstream { port: number; wss: WebSocketServer; closes: { code: numbe
 async function startWsUpstream(t: TestContext): Promise<WsUpstream> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
   const out: WsUpstream = { port: 0, wss, closes: [], upgradeHeaders: [] };
+  // Registered before the HTTP server's own hook: its close() waits for upgraded sockets, which this ends.
+  t.after(() => { for (const c of wss.clients) c.terminate(); wss.close(); });
   const up = await startHttpUpstream(t, (_req, res) => { res.statusCode = 426; res.end('websocket only'); });
   up.server.on('upgrade', (req: http.IncomingMessage, socket, head) => {
     out.upgradeHeaders.push(req.headers);
@@ -32,7 +34,6 @@ async function startWsUpstream(t: TestContext): Promise<WsUpstream> {
       ws.on('close', (code: number, reason: Buffer) => out.closes.push({ code, reason: reason.toString() }));
     });
   });
-  t.after(() => { for (const c of wss.clients) c.terminate(); wss.close(); });
   out.port = up.port;
   return out;
 }

@@ -2,9 +2,13 @@
  * Integration-test harness: a real Weft proxy (in-process, listeners on port 0) in front of real upstream
  * servers on port 0. Everything started here is closed by `t.after` hooks the helpers register.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { parseBootstrapText } from '../../src/proxy/bootstrap.ts';
 import { Proxy } from '../../src/proxy/proxy.ts';
@@ -143,4 +147,118 @@ export async function waitFor(cond: () => boolean, what: string, ms = 5000): Pro
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+// ---- helpers for failure-path tests (bad input, leaks) ----
+
+/** A raw client connection that records everything it receives and whether/when the peer closed it. */
+export class RawClient {
+  readonly socket: net.Socket;
+  private readonly chunks: Buffer[] = [];
+  closed = false;
+  /** The peer's FIN arrived (it may still be waiting for ours). */
+  ended = false;
+  readonly closedPromise: Promise<void>;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (c: Buffer) => this.chunks.push(c));
+    socket.on('error', () => {});
+    socket.on('end', () => { this.ended = true; });
+    this.closedPromise = new Promise((r) => socket.on('close', () => { this.closed = true; r(); }));
+  }
+
+  /** Connects to 127.0.0.1:`port`; the socket is destroyed after the test. */
+  static async connect(t: TestContext, port: number, opts: { allowHalfOpen?: boolean } = {}): Promise<RawClient> {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: opts.allowHalfOpen ?? false });
+    s.setNoDelay(true);
+    const c = new RawClient(s);
+    t.after(() => { s.destroy(); });
+    await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+    return c;
+  }
+
+  write(data: string | Buffer): void { this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data); }
+  get received(): Buffer { return Buffer.concat(this.chunks); }
+  get text(): string { return this.received.toString('latin1'); }
+
+  /** Waits until the peer ended the connection (FIN or reset); fails after `timeoutMs` instead of hanging. */
+  async waitEnded(timeoutMs = 5000): Promise<void> {
+    await waitFor(() => this.ended || this.closed, 'the proxy to close the connection', timeoutMs);
+  }
+
+  /** Waits until `text` holds `needle`. */
+  async waitText(needle: string, timeoutMs = 5000): Promise<string> {
+    await waitFor(() => this.text.includes(needle), `a response containing ${JSON.stringify(needle)} (got ${JSON.stringify(this.text.slice(0, 200))})`, timeoutMs);
+    return this.text;
+  }
+}
+
+/** True when 127.0.0.1:`port` can be bound (nothing listens there). */
+export async function portIsFree(port: number): Promise<boolean> {
+  const s = net.createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (ok) await new Promise<void>((r) => s.close(() => r()));
+  return ok;
+}
+
+// ---- the proxy as a separate process (memory measurements, CLI behaviour) ----
+
+/** A `weft proxy` child process started by startProxyProcess. */
+export interface ProxyProcess {
+  readonly pid: number;
+  /** Bound port of each listener, by name. */
+  readonly ports: ReadonlyMap<string, number>;
+  readonly adminPort: number;
+  /** The process's resident set size now (VmRSS), in bytes. */
+  rss(): number;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * Runs `node src/cli/weft.ts proxy -c <file> --admin-port 0` with the bootstrap in YAML (`${NAME}` placeholders
+ * from `vars`) and waits until every listener and the admin server are bound. Killed after the test.
+ */
+export async function startProxyProcess(t: TestContext, yaml: string, vars: Record<string, string | number> = {}, nodeArgs: string[] = []): Promise<ProxyProcess> {
+  const text = yaml.replace(/\$\{(\w+)\}/g, (_, k: string) => {
+    if (!(k in vars)) throw new Error(`no value for \${${k}}`);
+    return String(vars[k]);
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'weft-test-'));
+  const file = join(dir, 'bootstrap.yaml');
+  writeFileSync(file, text);
+  const cli = new URL('../../src/cli/weft.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'proxy', '-c', file, '--admin-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => { err += s; });
+  const ports = new Map<string, number>();
+  let adminPort = 0;
+  await new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      for (const m of err.matchAll(/weft: listener (\S+) on \S+:(\d+)\n/g)) ports.set(m[1], Number(m[2]));
+      const a = /weft: admin on port (\d+)\n/.exec(err);
+      if (a !== null) { adminPort = Number(a[1]); child.stderr!.off('data', check); resolve(); }
+    };
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => reject(new Error(`weft proxy exited with ${code}: ${err}`)));
+  });
+  const pid = child.pid!;
+  return {
+    pid,
+    ports,
+    adminPort,
+    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))![1]) * 1024,
+    stderr: () => err,
+  };
 }

@@ -33,6 +33,8 @@ export interface HcmConfig {
   readonly streamIdleTimeouts: DeadlineList | null;
   readonly requestTimeouts: DeadlineList | null;
   readonly maxRequestHeadersBytes: number;
+  /** Most request header fields, Host / :authority and pseudo-headers aside (`max_headers_count`, default 100). */
+  readonly maxRequestHeadersCount: number;
   /** `AUTO`, `HTTP1` or `HTTP2`. */
   readonly codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
   /** Value of the `server` response header. */
@@ -341,6 +343,16 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     this.info.responseFlags |= 0x4000; // DownstreamConnectionTermination (DC)
     if (this.router !== null) this.router.abort();
     this.finish();
+  }
+
+  /**
+   * The codec found the rest of this request malformed (bad chunked framing, …): the upstream exchange is
+   * abandoned and the same stream answers (400 …), so the request is counted and logged once.
+   */
+  onCodecError(reply: LocalReply): void {
+    if (this.state === S_DONE) return;
+    if (this.router !== null) this.router.abort();
+    this.sendLocalReply(reply);
   }
 
   onDownstreamDrain(): void {

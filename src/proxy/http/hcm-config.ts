@@ -64,6 +64,7 @@ class CompiledHcm implements HcmConfig {
   streamIdleTimeouts: DeadlineList | null = null;
   requestTimeouts: DeadlineList | null = null;
   maxRequestHeadersBytes = 60 * 1024;
+  maxRequestHeadersCount = 100;
   codecType: 'AUTO' | 'HTTP1' | 'HTTP2' = 'AUTO';
   serverName = 'weft';
   upgrades = new Set<string>();
@@ -114,6 +115,12 @@ export function compileHttpConnectionManager(hcm: HttpConnectionManager, path: s
     if (u.enabled !== false) c.upgrades.add(u.upgradeType.toLowerCase());
   });
   const cpo = hcm.commonHttpProtocolOptions;
-  if (cpo !== undefined) c.idleTimeoutMs = nonNegativeMs(cpo.idleTimeout, joinPath(path, 'common_http_protocol_options.idle_timeout'), 3600_000);
+  if (cpo !== undefined) {
+    c.idleTimeoutMs = nonNegativeMs(cpo.idleTimeout, joinPath(path, 'common_http_protocol_options.idle_timeout'), 3600_000);
+    if (cpo.maxHeadersCount !== undefined) {
+      if (cpo.maxHeadersCount < 1) throw new ConfigError(joinPath(path, 'common_http_protocol_options.max_headers_count'), 'must be at least 1');
+      c.maxRequestHeadersCount = cpo.maxHeadersCount;
+    }
+  }
   return c;
 }

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { ActiveStream } from './connection-manager.ts';
 import type { RouteEntry, RouteAction } from './route/route-table.ts';
-import { Replies } from './local-reply.ts';
+import { Replies, type LocalReply } from './local-reply.ts';
 import { setAuthority } from './route/path-rewrite.ts';
 import { ResponseFlag } from './response-flags.ts';
 import { DeadlineList, type DeadlineEntry } from '../../util/deadline-list.ts';
@@ -160,13 +160,17 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     this.complete(false);
     const stats = this.cluster!.stats;
     stream.info.upstreamTransportFailureReason = detail;
+    let reply: LocalReply;
     switch (kind) {
-      case 'connect_failure': stream.sendLocalReply(Replies.connectFailure(detail)); break;
-      case 'protocol_error': stream.sendLocalReply(Replies.protocolError(detail)); break;
-      case 'remote_reset': stats.upstream_rq_rx_reset.inc(); stream.sendLocalReply(Replies.remoteReset(detail)); break;
-      case 'overflow': stream.sendLocalReply(Replies.overflow(this.cluster!.name)); break;
-      default: stats.upstream_rq_rx_reset.inc(); stream.sendLocalReply(Replies.connectionTermination(detail)); break;
+      case 'connect_failure': reply = Replies.connectFailure(detail); break;
+      case 'protocol_error': reply = Replies.protocolError(detail); break;
+      case 'remote_reset': stats.upstream_rq_rx_reset.inc(); reply = Replies.remoteReset(detail); break;
+      case 'overflow': reply = Replies.overflow(this.cluster!.name); break;
+      default: stats.upstream_rq_rx_reset.inc(); reply = Replies.connectionTermination(detail); break;
     }
+    // Once the response has started the stream can only be reset; the details say so, as Envoy's do.
+    if (stream.responseStarted) reply = { ...reply, details: reply.details.replace('_before_response_started', '_after_response_started') };
+    stream.sendLocalReply(reply);
   }
 
   onUpstreamUpgrade(status: number, headers: string[], socket: Socket, rest: Buffer | null): void {

@@ -67,16 +67,27 @@ export class ActiveListener {
     const hcm = this.config.hcm;
     if (hcm.codecType === 'HTTP1') { new H1ServerConnection(socket, hcm, null); return; }
     if (hcm.codecType === 'HTTP2') { this.h2.accept(socket, null); return; }
-    this.detect(socket, null);
+    socket.on('error', () => {});
+    // Until the codec is known, the connection idle timeout still applies: a client that connects and sends
+    // nothing (or half a preface) must not hold the connection forever.
+    let onIdle: (() => void) | null = null;
+    if (hcm.idleTimeoutMs > 0) {
+      onIdle = () => { hcm.stats.downstream_cx_idle_timeout.inc(); socket.destroy(); };
+      socket.setTimeout(hcm.idleTimeoutMs);
+      socket.once('timeout', onIdle);
+    }
+    this.detect(socket, null, onIdle);
   }
 
   /** Reads until the bytes either are or cannot be the HTTP/2 preface. */
-  private detect(socket: net.Socket, got: Buffer | null): void {
+  private detect(socket: net.Socket, got: Buffer | null, onIdle: (() => void) | null): void {
     socket.once('data', (d: Buffer) => {
       const buf = got === null ? d : Buffer.concat([got, d]);
       const n = Math.min(buf.length, H2_PREFACE.length);
       const prefixMatches = buf.compare(H2_PREFACE, 0, n, 0, n) === 0;
-      if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf); return; }
+      if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf, onIdle); return; }
+      // The codec owns the connection's timeouts from here.
+      if (onIdle !== null) { socket.setTimeout(0); socket.removeListener('timeout', onIdle); }
       if (prefixMatches) {
         // node:http2 consumes bytes unshifted into a paused socket; resuming here would lose them.
         socket.pause();
@@ -85,7 +96,6 @@ export class ActiveListener {
         new H1ServerConnection(socket, this.config.hcm, buf);
       }
     });
-    socket.on('error', () => {});
   }
 
   /** Stops accepting; existing HTTP/1.1 connections close after their current response, HTTP/2 gets GOAWAY. */

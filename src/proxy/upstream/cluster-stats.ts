@@ -23,6 +23,8 @@ export class ClusterStats {
   readonly upstream_rq_timeout: Counter;
   readonly upstream_rq_rx_reset: Counter;
   readonly upstream_rq_tx_reset: Counter;
+  /** Requests sent again (so far only HTTP/2 streams the upstream refused unprocessed). */
+  readonly upstream_rq_retry: Counter;
   readonly upstream_rq_completed: Counter;
   readonly upstream_rq_xx: readonly Counter[];
   readonly upstream_rq_time: Histogram;
@@ -62,6 +64,7 @@ export class ClusterStats {
     this.upstream_rq_timeout = scope.counter('upstream_rq_timeout');
     this.upstream_rq_rx_reset = scope.counter('upstream_rq_rx_reset');
     this.upstream_rq_tx_reset = scope.counter('upstream_rq_tx_reset');
+    this.upstream_rq_retry = scope.counter('upstream_rq_retry');
     this.upstream_rq_completed = scope.counter('upstream_rq_completed');
     this.upstream_rq_xx = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
     this.upstream_rq_time = scope.histogram('upstream_rq_time');

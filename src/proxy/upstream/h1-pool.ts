@@ -198,8 +198,9 @@ class H1Exchange implements UpstreamRequest {
     else if (this.conn !== null) this.conn.abortExchange();
   }
 
-  pauseResponse(): void { this.conn?.socket.pause(); }
-  resumeResponse(): void { this.conn?.socket.resume(); }
+  // Only while this exchange owns the connection: a finished exchange must not pause its successor.
+  pauseResponse(): void { if (this.state === EX_ACTIVE) this.conn?.socket.pause(); }
+  resumeResponse(): void { if (this.state === EX_ACTIVE) this.conn?.socket.resume(); }
 
   fail(kind: 'connect_failure' | 'connection_termination' | 'protocol_error', detail: string): void {
     if (this.state === EX_DONE) return;
@@ -214,6 +215,8 @@ class H1Connection implements H1ParserHandler {
   readonly pool: H1Pool;
   private readonly parser: H1Parser;
   private ex: H1Exchange | null = null;
+  /** Set by a 101 response while the parser runs; the handoff happens right after. */
+  private upgrade: H1Exchange | null = null;
   private connected = false;
   private requests = 0;
   private closedByUs = false;
@@ -250,7 +253,10 @@ class H1Connection implements H1ParserHandler {
     this.connected = true;
     this.pool.resources.stats.upstream_cx_connect_ms.record(performance.now() - this.openedAt);
     if (this.pool.options.idleTimeoutMs > 0) {
-      this.socket.setTimeout(this.pool.options.idleTimeoutMs, () => {
+      // A listener, not setTimeout's callback argument: that one runs only once, so an idle period inside a
+      // long request would disarm the idle timeout for the rest of the connection's life.
+      this.socket.setTimeout(this.pool.options.idleTimeoutMs);
+      this.socket.on('timeout', () => {
         if (this.ex === null) { this.pool.resources.stats.upstream_cx_idle_timeout.inc(); this.close(); }
       });
     }
@@ -328,6 +334,23 @@ class H1Connection implements H1ParserHandler {
       return;
     }
     this.parser.execute(d);
+    if (this.upgrade !== null) this.handOverUpgraded(this.upgrade);
+  }
+
+  /** After a 101: stop listening, leave the pool, give the socket and the bytes read past the head to the handler. */
+  private handOverUpgraded(ex: H1Exchange): void {
+    this.upgrade = null;
+    ex.state = EX_DONE;
+    const sock = this.socket;
+    sock.removeAllListeners('data');
+    sock.removeAllListeners('end');
+    sock.removeAllListeners('close');
+    sock.removeAllListeners('drain');
+    sock.removeAllListeners('timeout');
+    sock.setTimeout(0);
+    this.detach();
+    const p = this.parser;
+    ex.handler.onUpstreamUpgrade!(p.status, p.headers, sock, p.takePending());
   }
 
   // ---- H1ParserHandler ----
@@ -336,14 +359,12 @@ class H1Connection implements H1ParserHandler {
     if (ex === null || ex.state !== EX_ACTIVE) return false;
     const status = p.status;
     if (status < 200) {
-      if (status === 101 && ex.head.headers.length >= 0 && ex.handler.onUpstreamUpgrade) {
-        // The connection now belongs to the upgraded stream: detach it from the pool.
+      if (status === 101 && ex.handler.onUpstreamUpgrade) {
+        // The connection now belongs to the upgraded stream. The bytes after the 101 head are only in the
+        // parser's pending buffer once execute() returns, so onData completes the handoff.
         this.parser.setUpgraded();
-        ex.state = EX_DONE;
+        this.upgrade = ex;
         this.ex = null;
-        this.detach();
-        const rest = this.parser.takePending();
-        ex.handler.onUpstreamUpgrade(status, p.headers, this.socket, rest);
         return false;
       }
       return true; // 100 Continue and other interim responses are not forwarded
@@ -369,6 +390,9 @@ class H1Connection implements H1ParserHandler {
       (this.pool.options.maxRequestsPerConnection === 0 || this.requests < this.pool.options.maxRequestsPerConnection);
     if (wasActive) ex.handler.onUpstreamEnd(trailers);
     if (reusable) {
+      // The response may have been paused for a slow downstream that then went away: a pooled
+      // connection must be reading, or the next exchange's response would never be seen.
+      if (this.socket.isPaused()) this.socket.resume();
       this.pool.release(this);
       return true;
     }

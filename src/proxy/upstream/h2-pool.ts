@@ -8,7 +8,7 @@ import type { RequestHead } from '../http/request-head.ts';
 import { fromH2Object, toH2Headers } from '../http/h2/headers.ts';
 import type { Host } from './host.ts';
 import type { ClusterResources } from './cluster-stats.ts';
-import type { UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
+import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
 import { BODY_NONE, type PoolOptions } from './h1-pool.ts';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -35,16 +35,22 @@ export class H2Pool {
 
   request(head: RequestHead, bodyLength: number, handler: UpstreamResponseHandler): UpstreamRequest | null {
     const ex = new H2Exchange(head, bodyLength, handler, this);
-    if (this.session !== null && this.connected) { ex.start(this.session); return ex; }
+    return this.dispatch(ex) ? ex : null;
+  }
+
+  /** @internal Starts `ex` on the live session or queues it for the next one; false when the pending queue is full. */
+  dispatch(ex: H2Exchange): boolean {
+    const session = this.session;
+    if (session !== null && this.connected && !session.closed) { ex.start(session); return true; }
     const res = this.resources;
-    if (res.pending >= res.limits.maxPendingRequests) { res.stats.upstream_rq_pending_overflow.inc(); return null; }
+    if (res.pending >= res.limits.maxPendingRequests) { res.stats.upstream_rq_pending_overflow.inc(); return false; }
     res.pending++;
     res.stats.upstream_rq_pending_total.inc();
     res.stats.upstream_rq_pending_active.inc();
     res.publish();
     this.waiting.push(ex);
-    if (this.session === null) this.connect();
-    return ex;
+    if (session === null || session.closed) this.connect();
+    return true;
   }
 
   drain(): void {
@@ -126,6 +132,13 @@ class H2Exchange implements UpstreamRequest {
   private readonly pool: H2Pool;
   private stream: http2.ClientHttp2Stream | null = null;
   private buffered: Buffer[] | null = null;
+  private bufferedBytes = 0;
+  /** sendData returned false while buffering: the router waits for onUpstreamDrain. */
+  private needDrain = false;
+  private requestTrailers: string[] | null = null;
+  /** Request body bytes were handed to a stream (a refused stream can then no longer be replayed). */
+  private bodySent = false;
+  private retried = false;
   private ended = false;
   private done = false;
   private responded = false;
@@ -145,8 +158,10 @@ class H2Exchange implements UpstreamRequest {
     let st: http2.ClientHttp2Stream;
     try {
       const hdrs = toH2Headers({ ':method': h.method, ':path': h.path, ':authority': h.authority, ':scheme': 'http' }, h.headers);
-      // Request trailers are not forwarded over HTTP/2 (no gRPC client sends them); the body ends with END_STREAM.
-      st = session.request(hdrs, { endStream });
+      // A request with a body may end with trailers (known only at its end): wait for them, as responses do.
+      // This also makes abort() a clean reset: without waitForTrailers, node:http2's close(code) sends
+      // END_STREAM first and the upstream sees a truncated body as complete.
+      st = session.request(hdrs, { endStream, waitForTrailers: !endStream });
     } catch (e) {
       this.fail('connection_termination', (e as Error).message);
       return;
@@ -169,29 +184,52 @@ class H2Exchange implements UpstreamRequest {
     });
     st.on('drain', () => { if (!this.done) this.handler.onUpstreamDrain(); });
     st.on('close', () => {
-      if (this.done) return;
+      if (this.done || this.stream !== st) return;
       const code = st.rstCode;
-      if (code === NGHTTP2_REFUSED_STREAM && !this.responded) this.fail('remote_reset', 'refused stream');
-      else this.fail(this.responded ? 'remote_reset' : 'remote_reset', `stream reset (HTTP/2 error code ${code})`);
+      if (code === NGHTTP2_REFUSED_STREAM && !this.responded) {
+        // RFC 9113 §8.7: a refused stream (also every stream above a GOAWAY's last stream id) was not
+        // processed, so it is safe to send again, once, if none of its body is lost with it.
+        if (!this.retried && !this.bodySent) {
+          this.retried = true;
+          this.stream = null;
+          this.pool.resources.stats.upstream_rq_retry.inc();
+          if (this.pool.dispatch(this)) return;
+        }
+        this.fail('remote_reset', 'refused stream');
+      } else {
+        this.fail('remote_reset', `stream reset (HTTP/2 error code ${code})`);
+      }
     });
     st.on('error', () => {});
+    st.on('wantTrailers', () => {
+      const t = this.requestTrailers;
+      // No trailers: node:http2 ends the stream with an empty END_STREAM DATA frame.
+      try { st.sendTrailers(t !== null && t.length > 0 ? toH2Headers({}, t) : {}); } catch (e) { this.fail('protocol_error', `invalid request trailers: ${(e as Error).message}`); st.close(NGHTTP2_CANCEL); }
+    });
     if (this.buffered !== null) {
       for (const b of this.buffered) st.write(b);
       this.buffered = null;
+      this.bufferedBytes = 0;
+      this.bodySent = true;
     }
     if (this.ended) st.end();
+    if (this.needDrain) { this.needDrain = false; this.handler.onUpstreamDrain(); }
   }
 
   sendData(chunk: Buffer): boolean {
     if (this.done) return true;
-    if (this.stream !== null) return this.stream.write(chunk);
+    if (this.stream !== null) { this.bodySent = true; return this.stream.write(chunk); }
+    // Waiting for the session: buffer up to the cluster's limit, then push back on the downstream.
     (this.buffered ??= []).push(chunk);
+    this.bufferedBytes += chunk.length;
+    if (this.bufferedBytes > this.pool.options.bufferLimitBytes) { this.needDrain = true; return false; }
     return true;
   }
 
-  end(_trailers: string[] | null): void {
+  end(trailers: string[] | null): void {
     if (this.done || this.ended) return;
     this.ended = true;
+    this.requestTrailers = trailers;
     if (this.stream !== null && this.bodyLength !== BODY_NONE) this.stream.end();
   }
 
@@ -206,7 +244,7 @@ class H2Exchange implements UpstreamRequest {
   pauseResponse(): void { this.stream?.pause(); }
   resumeResponse(): void { this.stream?.resume(); }
 
-  fail(kind: 'connect_failure' | 'connection_termination' | 'remote_reset', detail: string): void {
+  fail(kind: UpstreamFailure, detail: string): void {
     if (this.done) return;
     this.done = true;
     this.handler.onUpstreamFailure(kind, detail);

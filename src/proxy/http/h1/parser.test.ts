@@ -134,3 +134,33 @@ test('pausing in onMessageComplete holds pipelined requests until resume()', () 
   parser.resume();
   assert.deepEqual(seen, ['/1', '/2']);
 });
+
+test('a head with bare LF line ends is refused at once, not left waiting for a CRLFCRLF that never comes', () => {
+  for (const [input, step] of [['GET / HTTP/1.1\nHost: h\n\n', 0], ['GET / HTTP/1.1\r\nHost: h\n', 1], ['\nGET / HTTP/1.1\r\n', 0]] as const) {
+    const { parser, msgs, errors } = collect(KIND_REQUEST);
+    feed(parser, input, step);
+    assert.deepEqual(msgs, [], JSON.stringify(input));
+    assert.equal(errors[0]?.[0], 400, JSON.stringify(input));
+    assert.equal(errors.length, 1);
+  }
+  const t = collect(KIND_REQUEST);
+  feed(t.parser, 'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\n');
+  assert.equal(t.errors[0]?.[0], 400);
+  const r = collect(KIND_RESPONSE);
+  feed(r.parser, 'HTTP/1.1 200 OK\nContent-Length: 0\n');
+  assert.equal(r.errors[0]?.[0], 502);
+});
+
+test('a head arriving a few bytes at a time is found wherever its CRLFCRLF splits', () => {
+  const input = 'GET /a HTTP/1.1\r\nHost: h\r\nX-Long: ' + 'v'.repeat(100) + '\r\n\r\n';
+  for (let step = 1; step <= 7; step++) {
+    const { parser, msgs, errors } = collect(KIND_REQUEST);
+    feed(parser, input + input, step);
+    assert.deepEqual(errors, []);
+    assert.equal(msgs.length, 2, `step ${step}`);
+    assert.equal(parser.hasPartialHead, false);
+  }
+  const { parser } = collect(KIND_REQUEST);
+  feed(parser, 'GET / HTT');
+  assert.equal(parser.hasPartialHead, true);
+});

@@ -74,24 +74,35 @@ export class H1Parser {
   private pending: Buffer | null = null;
   private remaining = 0;
   private paused = false;
+  /** How much of a pending partial head was already searched, so a head arriving in pieces is scanned once. */
+  private scanned = 0;
   private readonly kind: number;
   private readonly maxHeaderBytes: number;
+  /** Most header fields in a head, Host aside (0 = no limit); more is 431 for requests (Envoy's max_headers_count). */
+  private readonly maxHeaderCount: number;
   private readonly handler: H1ParserHandler;
 
-  constructor(kind: number, handler: H1ParserHandler, maxHeaderBytes = 60 * 1024) {
+  constructor(kind: number, handler: H1ParserHandler, maxHeaderBytes = 60 * 1024, maxHeaderCount = 0) {
     this.kind = kind;
     this.handler = handler;
     this.maxHeaderBytes = maxHeaderBytes;
+    this.maxHeaderCount = maxHeaderCount;
   }
 
   /** Bytes buffered but not yet parsed (a pipelined request waiting behind a paused one, or an upgrade's first bytes). */
   takePending(): Buffer | null {
     const p = this.pending;
     this.pending = null;
+    this.scanned = 0;
     return p;
   }
 
+  /** Part of a message head has arrived and the rest has not (the time a slow client can stretch). */
+  get hasPartialHead(): boolean { return this.state === S_HEAD && this.pending !== null && !this.paused; }
+
   get isPaused(): boolean { return this.paused; }
+  /** Bytes received but not parsed yet (pipelined requests behind a paused one, a partial head, …). */
+  get pendingBytes(): number { return this.pending === null ? 0 : this.pending.length; }
   get inHead(): boolean { return this.state === S_HEAD && this.pending === null; }
   /** True once a message head was parsed and its body is still being read. */
   get inBody(): boolean { return this.state !== S_HEAD && this.state !== S_UPGRADED && this.state !== S_ERROR; }
@@ -127,12 +138,16 @@ export class H1Parser {
           // Skip the empty lines RFC 9112 tolerates before a request line.
           while (pos + 1 < len && buf[pos] === 13 && buf[pos + 1] === 10) pos += 2;
           if (pos >= len) return;
-          const end = buf.indexOf(CRLFCRLF, pos);
+          const end = buf.indexOf(CRLFCRLF, this.scanned > 3 ? Math.max(pos, this.scanned - 3) : pos);
           if (end === -1) {
             if (len - pos > this.maxHeaderBytes) return this.fail(this.kind === KIND_REQUEST ? 431 : 502, 'headers too large');
+            // A head with bare LF line ends never ends in CRLFCRLF: refuse it now rather than wait for a timeout.
+            if (hasBareLf(buf, Math.max(pos, this.scanned), pos)) return this.fail(this.kind === KIND_REQUEST ? 400 : 502, 'bare LF in message head');
             this.pending = pos === 0 ? buf : buf.subarray(pos);
+            this.scanned = len - pos;
             return;
           }
+          this.scanned = 0;
           if (end - pos > this.maxHeaderBytes) return this.fail(this.kind === KIND_REQUEST ? 431 : 502, 'headers too large');
           this.headBytes = end + 4 - pos;
           const ok = this.kind === KIND_REQUEST ? this.parseRequestHead(buf.toString("latin1", pos, end)) : this.parseResponseHead(buf.toString("latin1", pos, end));
@@ -224,6 +239,7 @@ export class H1Parser {
           const end = buf.indexOf(CRLFCRLF, pos);
           if (end === -1) {
             if (len - pos > this.maxHeaderBytes) return this.fail(431, 'trailers too large');
+            if (hasBareLf(buf, pos, pos)) return this.fail(this.kind === KIND_REQUEST ? 400 : 502, 'bare LF in trailers');
             this.pending = buf.subarray(pos);
             return;
           }
@@ -260,6 +276,7 @@ export class H1Parser {
   private fail(status: number, reason: string): void {
     this.state = S_ERROR;
     this.pending = null;
+    this.scanned = 0;
     this.handler.onParseError(status, reason);
   }
 
@@ -323,6 +340,7 @@ export class H1Parser {
     const n = head.length;
     const headers = this.headers;
     let connectionTokens = '';
+    let count = 0;
     while (start < n) {
       let end = head.indexOf('\r\n', start);
       if (end === -1) end = n;
@@ -335,6 +353,8 @@ export class H1Parser {
       const value = line.slice(colon + 1).trim();
       if (BAD_VALUE.test(value)) { this.fail(this.kind === KIND_REQUEST ? 400 : 502, 'invalid header value'); return false; }
       const name = rawName.toLowerCase();
+      // Host is not counted, like :authority in HTTP/2.
+      if (this.maxHeaderCount > 0 && name !== 'host' && ++count > this.maxHeaderCount) { this.fail(this.kind === KIND_REQUEST ? 431 : 502, 'too many headers'); return false; }
       switch (name) {
         case 'host':
           if (this.kind === KIND_REQUEST) { this.host = value; this.hostCount++; continue; }
@@ -436,6 +456,14 @@ export class H1Parser {
     out.push(line.slice(0, colon).toLowerCase(), value);
     return true;
   }
+}
+
+/** True when `buf[from..]` holds a LF not preceded by CR (a LF at `start`, where the message begins, counts as bare). */
+function hasBareLf(buf: Buffer, from: number, start: number): boolean {
+  for (let i = buf.indexOf(10, from); i !== -1; i = buf.indexOf(10, i + 1)) {
+    if (i === start || buf[i - 1] !== 13) return true;
+  }
+  return false;
 }
 
 function removeNamed(headers: string[], name: string): void {

@@ -9,9 +9,10 @@ import { H1Parser, KIND_REQUEST, type H1ParserHandler } from './parser.ts';
 import type { DownstreamCodecStream } from '../codec.ts';
 import { ActiveStream, type HcmConfig } from '../connection-manager.ts';
 import type { RequestHead } from '../request-head.ts';
-import { Replies } from '../local-reply.ts';
+import { Replies, type LocalReply } from '../local-reply.ts';
 import { BODY_CHUNKED, BODY_NONE } from '../../upstream/h1-pool.ts';
 import { formatAddress } from '../../../util/address.ts';
+import { DeadlineList, type DeadlineEntry } from '../../../util/deadline-list.ts';
 
 const CRLF = '\r\n';
 const CRLF_BUF = Buffer.from(CRLF, 'latin1');
@@ -20,6 +21,38 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 function uncork(s: Socket): void { s.uncork(); }
 function resumeParser(c: H1ServerConnection): void { c.resumeParsing(); }
+
+const HEAD_IDLE = 0;
+const HEAD_REQUEST = 1;
+const CLOSE_GRACE = 2;
+/**
+ * After our side of a connection is closed and flushed, how long the peer may keep its side open (Envoy's
+ * delayed_close_timeout): long enough to read the last response, too short to hold a socket hostage.
+ */
+const CLOSE_GRACE_MS = 1000;
+const closeGraceList = new DeadlineList(CLOSE_GRACE_MS, 'delayed_close');
+/** Pipelined bytes held while a response is in progress before the connection stops reading. */
+const PIPELINE_BUFFER_LIMIT = 64 * 1024;
+
+/** A connection-level deadline on a shared list (no timer per connection): a slow request head, or the close grace. */
+class ConnectionDeadline implements DeadlineEntry {
+  dlPrev: DeadlineEntry | null = null;
+  dlNext: DeadlineEntry | null = null;
+  dlList: DeadlineList | null = null;
+  dlStamp = 0;
+  dlQueued = 0;
+  readonly conn: H1ServerConnection;
+  readonly kind: number;
+  constructor(conn: H1ServerConnection, kind: number) {
+    this.conn = conn;
+    this.kind = kind;
+  }
+  onDeadline(): void { this.conn.onConnectionDeadline(this.kind); }
+}
+
+function cancel(d: ConnectionDeadline | null): void {
+  if (d !== null && d.dlList !== null) d.dlList.remove(d);
+}
 
 export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStream {
   readonly socket: Socket;
@@ -37,7 +70,13 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
   private responseCloseDelimited = false;
   private upgraded = false;
   private closed = false;
+  /** Reading stopped because pipelined requests piled up behind the one in progress. */
+  private pausedForPipeline = false;
   private readonly onDataBound: (d: Buffer) => void;
+  /** Allocated on first use: most connections never have a head that arrives in pieces. */
+  private headIdle: ConnectionDeadline | null = null;
+  private headRequest: ConnectionDeadline | null = null;
+  private closeGrace: ConnectionDeadline | null = null;
 
   constructor(socket: Socket, config: HcmConfig, initial: Buffer | null) {
     this.socket = socket;
@@ -45,7 +84,7 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     this.remoteIp = socket.remoteAddress ?? '';
     this.remoteAddress = formatAddress(this.remoteIp, socket.remotePort ?? 0);
     this.localAddress = formatAddress(socket.localAddress ?? '', socket.localPort ?? 0);
-    this.parser = new H1Parser(KIND_REQUEST, this, config.maxRequestHeadersBytes);
+    this.parser = new H1Parser(KIND_REQUEST, this, config.maxRequestHeadersBytes, config.maxRequestHeadersCount);
     const s = config.stats;
     s.downstream_cx_total.inc();
     s.downstream_cx_active.inc();
@@ -56,10 +95,14 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     socket.on('data', this.onDataBound);
     socket.on('drain', () => { if (this.stream !== null) this.stream.onDownstreamDrain(); });
     socket.on('end', () => this.onEnd());
+    socket.on('finish', () => this.onFinish());
     socket.on('close', () => this.onClose());
     socket.on('error', () => {}); // 'close' follows
     if (config.idleTimeoutMs > 0) {
-      socket.setTimeout(config.idleTimeoutMs, () => {
+      // A listener, not setTimeout's callback argument: that one runs only once, and an idle period that
+      // falls inside a long request must not disarm the idle timeout for the rest of the connection.
+      socket.setTimeout(config.idleTimeoutMs);
+      socket.on('timeout', () => {
         if (this.stream === null) { config.stats.downstream_cx_idle_timeout.inc(); socket.destroy(); }
       });
     }
@@ -68,12 +111,60 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
 
   private onData(d: Buffer): void {
     this.config.stats.downstream_cx_rx_bytes_total.inc(d.length);
-    this.parser.execute(d);
+    const parser = this.parser;
+    parser.execute(d);
+    if (this.stream === null) this.checkHeadTimers();
+    else if (parser.isPaused && parser.pendingBytes > PIPELINE_BUFFER_LIMIT && !this.pausedForPipeline) {
+      // Requests sent ahead of their turn wait in the kernel, not in our memory, until this response is done.
+      this.pausedForPipeline = true;
+      this.socket.pause();
+    }
+  }
+
+  /**
+   * A request head that arrives in pieces has no stream yet, so the stream's timeouts would not run and a
+   * slow client could hold the connection forever by trickling bytes. As in Envoy (whose stream exists from
+   * the first byte), stream_idle_timeout and request_timeout run from the head's first byte; bytes of a head
+   * still being received do not count as activity.
+   */
+  private checkHeadTimers(): void {
+    if (!this.parser.hasPartialHead || this.closed) { this.cancelHeadTimers(); return; }
+    const cfg = this.config;
+    if (cfg.streamIdleTimeouts !== null) {
+      const d = this.headIdle ??= new ConnectionDeadline(this, HEAD_IDLE);
+      if (d.dlList === null) cfg.streamIdleTimeouts.add(d);
+    }
+    if (cfg.requestTimeouts !== null) {
+      const d = this.headRequest ??= new ConnectionDeadline(this, HEAD_REQUEST);
+      if (d.dlList === null) cfg.requestTimeouts.add(d);
+    }
+  }
+
+  private cancelHeadTimers(): void {
+    cancel(this.headIdle);
+    cancel(this.headRequest);
+  }
+
+  /** @internal a ConnectionDeadline expired. */
+  onConnectionDeadline(kind: number): void {
+    if (this.closed) return;
+    if (kind === CLOSE_GRACE) { this.socket.destroy(); return; }
+    this.cancelHeadTimers();
+    if (this.stream !== null || !this.parser.hasPartialHead) return;
+    const stats = this.config.stats;
+    const idle = kind === HEAD_IDLE;
+    if (idle) stats.downstream_rq_idle_timeout.inc();
+    else stats.downstream_rq_timeout.inc();
+    // Nothing more is read as HTTP on this connection: answer 408 and close.
+    this.keepAlive = false;
+    this.socket.removeListener('data', this.onDataBound);
+    this.replyWithoutRequest(idle ? Replies.streamIdleTimeout() : Replies.requestTimeout(), '-');
   }
 
   // ---- H1ParserHandler ----
   onHead(p: H1Parser): boolean {
     const cfg = this.config;
+    this.cancelHeadTimers();
     let path = p.path;
     let authority = p.host;
     if (path.charCodeAt(0) !== 47 /* / */ && path !== '*') {
@@ -121,19 +212,29 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     cfg.stats.downstream_cx_protocol_error.inc();
     if (status === 431) cfg.stats.downstream_rq_too_large.inc();
     this.keepAlive = false;
-    let s = this.stream;
+    this.cancelHeadTimers();
+    const reply = Replies.badRequest(status, reason);
+    const s = this.stream;
     if (s !== null && !s.done) {
       if (s.responseStarted) { this.socket.destroy(); return; }
-      s.onDownstreamReset(reason);
-      s = null;
+      // The head was valid and routed, the body is not: that request's stream answers (counted and logged once).
+      s.onCodecError(reply);
+      return;
     }
-    // A reply for a request we could not parse: a stream of its own so it is logged and counted.
-    const head: RequestHead = { method: this.parser.method || '-', path: '-', authority: '', scheme: 'http', headers: [], remoteAddress: this.remoteIp };
+    this.replyWithoutRequest(reply, this.parser.method || '-');
+  }
+
+  /** A reply for a request that never became a stream (unparseable, or its head timed out): a stream of its own so it is logged and counted. */
+  private replyWithoutRequest(reply: LocalReply, method: string): void {
+    const head: RequestHead = { method, path: '-', authority: '', scheme: 'http', headers: [], remoteAddress: this.remoteIp };
+    // Framing state of the previous response on this connection must not leak into this one.
     this.method = 'GET';
-    const stream = new ActiveStream(cfg, this, head, BODY_NONE, '');
+    this.responseChunked = false;
+    this.responseCloseDelimited = false;
+    const stream = new ActiveStream(this.config, this, head, BODY_NONE, '');
     this.stream = stream;
     this.requestDone = true;
-    stream.sendLocalReply(Replies.badRequest(status, reason));
+    stream.sendLocalReply(reply);
   }
 
   // ---- DownstreamCodecStream ----
@@ -201,7 +302,7 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
   }
 
   pauseRequestBody(): void { if (!this.upgraded) this.socket.pause(); }
-  resumeRequestBody(): void { if (!this.upgraded) this.socket.resume(); }
+  resumeRequestBody(): void { if (!this.upgraded && !this.pausedForPipeline) this.socket.resume(); }
 
   takeSocketForUpgrade(): { socket: Socket; head: Buffer | null } | null {
     if (this.upgraded || this.closed) return null;
@@ -216,14 +317,23 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     if (!this.requestDone) this.keepAlive = false;
     this.stream = null;
     if (!this.keepAlive || this.responseCloseDelimited) {
-      this.socket.end();
+      // Nothing more is parsed on this connection: drop what arrives (rather than buffer it) while the
+      // client reads the response and closes its side.
+      const sock = this.socket;
+      sock.removeListener('data', this.onDataBound);
+      if (this.pausedForPipeline) { this.pausedForPipeline = false; sock.resume(); }
+      sock.end();
       return;
     }
     if (this.parser.isPaused) process.nextTick(resumeParser, this);
   }
 
   /** @internal */ resumeParsing(): void {
-    if (!this.closed && this.stream === null) this.parser.resume();
+    if (!this.closed && this.stream === null) {
+      if (this.pausedForPipeline) { this.pausedForPipeline = false; this.socket.resume(); }
+      this.parser.resume();
+      if (this.stream === null) this.checkHeadTimers();
+    }
   }
 
   private onEnd(): void {
@@ -232,9 +342,18 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     else this.keepAlive = false;
   }
 
+  /** Our side is closed and flushed: the peer gets a grace period to close its side, not forever. */
+  private onFinish(): void {
+    if (this.closed || this.upgraded) return;
+    const d = this.closeGrace ??= new ConnectionDeadline(this, CLOSE_GRACE);
+    if (d.dlList === null) closeGraceList.add(d);
+  }
+
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.cancelHeadTimers();
+    cancel(this.closeGrace);
     const s = this.config.stats;
     s.downstream_cx_active.dec();
     s.downstream_cx_http1_active.dec();

@@ -14,11 +14,20 @@ import { fromH2Object, fromH2Raw, toH2Headers } from './headers.ts';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
+/** Per-session bookkeeping for the idle timeout. */
+class SessionState {
+  /** Streams node:http2 has handed us and not closed yet. */
+  active = 0;
+  /** Shared by every stream of the session (no closure per stream). */
+  readonly onStreamClose = (): void => { this.active--; };
+}
+
 /** One http2 server object per connection manager config; connections are handed to it by the listener. */
 export class H2Downstream {
   readonly server: http2.Http2Server;
   readonly config: HcmConfig;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly states = new WeakMap<http2.Http2Session, SessionState>();
 
   constructor(config: HcmConfig) {
     this.config = config;
@@ -28,7 +37,8 @@ export class H2Downstream {
     });
     this.server.on('session', (session: http2.ServerHttp2Session) => this.onSession(session));
     this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[]) => this.onStream(stream, headers, flags, raw));
-    this.server.on('sessionError', () => { config.stats.downstream_cx_protocol_error.inc(); });
+    // Counted by the session's own 'error' listener (both events fire for one error).
+    this.server.on('sessionError', () => {});
   }
 
   /** Takes over a connection whose first bytes (`initial`, already read) are the HTTP/2 preface. */
@@ -56,12 +66,36 @@ export class H2Downstream {
       s.downstream_cx_active.dec();
       s.downstream_cx_http2_active.dec();
     });
-    if (this.config.idleTimeoutMs > 0) session.setTimeout(this.config.idleTimeoutMs, () => session.close());
+    if (this.config.idleTimeoutMs > 0) {
+      const state = new SessionState();
+      this.states.set(session, state);
+      // A listener rather than setTimeout's callback argument, which runs once: the second idle period matters.
+      session.setTimeout(this.config.idleTimeoutMs);
+      session.on('timeout', () => this.onIdle(session, state));
+    }
     if (this.config.draining) session.close();
+  }
+
+  /**
+   * No frame for idle_timeout. Idle means no request in progress (as in Envoy): a stream waiting on a slow
+   * upstream is left to its own timeouts. The first idle period sends GOAWAY; a session still open one more
+   * idle period later (e.g. a peer holding half a header block, which nghttp2 counts as an open stream and
+   * so keeps a graceful close waiting) is destroyed.
+   */
+  private onIdle(session: http2.ServerHttp2Session, state: SessionState): void {
+    if (state.active > 0 || session.destroyed) return;
+    if (!session.closed) {
+      this.config.stats.downstream_cx_idle_timeout.inc();
+      session.close();
+    } else {
+      session.destroy();
+    }
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, raw: string[] | undefined): void {
     const cfg = this.config;
+    const state = stream.session === undefined ? undefined : this.states.get(stream.session);
+    if (state !== undefined) { state.active++; stream.once('close', state.onStreamClose); }
     const sock = stream.session?.socket;
     const codec = new H2ServerStream(stream, sock ? formatAddress(sock.remoteAddress ?? '', sock.remotePort ?? 0) : '', sock ? formatAddress(sock.localAddress ?? '', sock.localPort ?? 0) : '');
     const method = headers[':method'] ?? '';
@@ -83,9 +117,28 @@ export class H2Downstream {
       active.sendLocalReply(Replies.badRequest(400, method === 'CONNECT' ? 'CONNECT is not supported' : 'missing :path'));
       return;
     }
+    // nghttp2 enforces our SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged it, so a
+    // client sending at once (or ignoring it) would get past max_request_headers_kb: check it here.
+    if (raw !== undefined && headerListSize(raw) > cfg.maxRequestHeadersBytes) {
+      cfg.stats.downstream_rq_too_large.inc();
+      active.sendLocalReply(Replies.badRequest(431, 'headers too large'));
+      return;
+    }
+    if (list.length > 2 * cfg.maxRequestHeadersCount) {
+      cfg.stats.downstream_rq_too_large.inc();
+      active.sendLocalReply(Replies.badRequest(431, 'too many headers'));
+      return;
+    }
     active.start();
     if (endStream) active.onRequestEnd(null);
   }
+}
+
+/** Bytes of names and values in a raw header list (pseudo-headers included), as max_request_headers_kb counts them. */
+function headerListSize(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) n += raw[i].length;
+  return n;
 }
 
 /** One downstream HTTP/2 stream as a DownstreamCodecStream. */
@@ -116,8 +169,8 @@ class H2ServerStream implements DownstreamCodecStream {
     st.on('drain', () => active.onDownstreamDrain());
     st.on('wantTrailers', () => {
       const t = this.trailers;
-      if (t !== null && t.length > 0) st.sendTrailers(toH2Headers({}, t));
-      else st.close();
+      // No trailers: node:http2 ends the stream with an empty END_STREAM DATA frame (close() would send RST_STREAM).
+      try { st.sendTrailers(t !== null && t.length > 0 ? toH2Headers({}, t) : {}); } catch { this.reset(); }
     });
     st.on('close', () => {
       if (!this.finished) { this.finished = true; active.onDownstreamReset(`stream closed (code ${st.rstCode})`); }
@@ -128,13 +181,12 @@ class H2ServerStream implements DownstreamCodecStream {
   sendHeaders(status: number, headers: string[], endStream: boolean): void {
     const st = this.stream;
     if (st.destroyed || st.closed) return;
-    let grpc = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i] === 'content-type' && headers[i + 1].startsWith('application/grpc')) { grpc = true; break; }
-    }
     try {
-      // Only gRPC-style responses wait for trailers; others end with their last DATA frame.
-      st.respond(toH2Headers({ ':status': status }, headers), { endStream, waitForTrailers: grpc && !endStream });
+      // Whether trailers follow is only known at the end (gRPC, or an HTTP/1.1 upstream's chunked trailers),
+      // so every response with a body waits for them; without trailers it ends with an empty DATA frame.
+      // It also keeps reset() honest: without waitForTrailers, node:http2's close(code) sends END_STREAM
+      // before RST_STREAM, and the client takes a truncated body for a complete one.
+      st.respond(toH2Headers({ ':status': status }, headers), { endStream, waitForTrailers: !endStream });
     } catch {
       this.reset();
       return;
