@@ -10,6 +10,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
+import type { Proxy } from '../src/proxy/proxy.ts';
 import { H2_CLUSTER, rawExchange, request, simpleBootstrap, startH2Upstream, startProxy, startTcpUpstream, statValue, waitFor } from './support/harness.ts';
 
 /** What the upstream saw, echoed back as the response body (JSON). */
@@ -134,7 +135,7 @@ function h2Connect(t: TestContext, port: number): http2.ClientHttp2Session {
   return c;
 }
 
-/** A raw HTTP/1.1 exchange on one keep-alive connection: sends `data`, resolves once `count` responses ended. */
+/** A raw HTTP/1.1 exchange on one keep-alive connection: sends `data`, resolves with what came back once `until` holds. */
 function rawKeepAlive(port: number, data: string, until: (text: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1');
@@ -147,7 +148,7 @@ function rawKeepAlive(port: number, data: string, until: (text: string) => boole
 }
 
 describe('HTTP/1.1 client → HTTP/2 upstream', () => {
-  async function setup(t: TestContext): Promise<{ port: number; up: { port: number; sessions: () => number }; proxy: import('../src/proxy/proxy.ts').Proxy }> {
+  async function setup(t: TestContext): Promise<{ port: number; up: { port: number; sessions: () => number }; proxy: Proxy }> {
     const up = await startH2EchoUpstream(t);
     const proxy = await startProxy(t, simpleBootstrap([up.port], { clusterExtra: H2_CLUSTER }));
     return { port: proxy.listenerPort('main'), up, proxy };
@@ -251,6 +252,21 @@ describe('HTTP/1.1 client → HTTP/2 upstream', () => {
     assert.equal(statValue(proxy, 'cluster.backend.upstream_cx_http2_total'), 1);
   });
 
+  test('HTTP/1.0 clients (no Host, close-delimited or keep-alive with Content-Length) reach the HTTP/2 upstream', async (t) => {
+    const { port } = await setup(t);
+    const closeDelimited = await rawExchange(port, 'GET /trailers HTTP/1.0\r\n\r\n');
+    assert.match(closeDelimited, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(closeDelimited, /transfer-encoding/, 'an HTTP/1.0 client cannot read chunked');
+    assert.ok(closeDelimited.endsWith('\r\n\r\nabc'), JSON.stringify(closeDelimited));
+    const keepAlive = await rawExchange(port, 'GET /bytes/3 HTTP/1.0\r\nconnection: keep-alive\r\n\r\nGET /bytes/4 HTTP/1.0\r\n\r\n');
+    const responses = keepAlive.split(/(?=HTTP\/1\.1 )/);
+    assert.equal(responses.length, 2, keepAlive);
+    assert.match(responses[0], /connection: keep-alive\r\n/);
+    assert.match(responses[0], /content-length: 3\r\n/);
+    assert.match(responses[1], /content-length: 4\r\n/);
+    assert.match(responses[1], /connection: close\r\n/);
+  });
+
   test('a response the upstream resets midway reaches the client as a broken connection, not a complete body', async (t) => {
     const up = await startH2Upstream(t, (st) => {
       st.on('error', () => {});
@@ -266,25 +282,22 @@ describe('HTTP/1.1 client → HTTP/2 upstream', () => {
   });
 
   test('an upstream allowing 10 concurrent streams still serves 200 concurrent requests (the rest wait)', async (t) => {
-    const server = http2.createServer({ settings: { maxConcurrentStreams: 10 } });
     let active = 0;
     let peak = 0;
-    server.on('stream', (st: http2.ServerHttp2Stream) => {
+    const up = await startH2Upstream(t, (st) => {
       peak = Math.max(peak, ++active);
       st.on('error', () => {});
       // Answer on the next turn so streams overlap.
       setImmediate(() => { active--; st.respond({ ':status': 200 }); st.end('ok'); });
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.after(() => new Promise<void>((r) => server.close(() => r())));
-    const proxy = await startProxy(t, simpleBootstrap([(server.address() as net.AddressInfo).port], { clusterExtra: H2_CLUSTER }));
+    up.server.updateSettings({ maxConcurrentStreams: 10 });
+    const proxy = await startProxy(t, simpleBootstrap([up.port], { clusterExtra: H2_CLUSTER }));
     const port = proxy.listenerPort('main');
     const agent = new http.Agent({ keepAlive: true, maxSockets: 200 });
     t.after(() => agent.destroy());
     const results = await Promise.all(Array.from({ length: 200 }, () => request(port, { agent })));
     assert.deepEqual(results.filter((r) => r.status !== 200 || r.body !== 'ok'), []);
     assert.ok(peak <= 10, `the upstream saw ${peak} concurrent streams`);
-    await proxy.close();
   });
 
   test('an upstream that sends GOAWAY (graceful close) between requests: requests in flight finish, new ones use a new connection', async (t) => {
@@ -341,7 +354,7 @@ describe('HTTP/1.1 client → HTTP/2 upstream', () => {
 });
 
 describe('HTTP/2 client → HTTP/1.1 upstream', () => {
-  async function setup(t: TestContext): Promise<{ client: http2.ClientHttp2Session; up: { port: number; connections: () => number }; proxy: import('../src/proxy/proxy.ts').Proxy }> {
+  async function setup(t: TestContext): Promise<{ client: http2.ClientHttp2Session; up: { port: number; connections: () => number }; proxy: Proxy }> {
     const up = await startH1Upstream(t);
     const proxy = await startProxy(t, simpleBootstrap([up.port]));
     return { client: h2Connect(t, proxy.listenerPort('main')), up, proxy };

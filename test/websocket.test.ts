@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import type { TestContext } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { simpleBootstrap, startHttpUpstream, startProxy, statValue, waitFor } from './support/harness.ts';
@@ -166,4 +167,22 @@ test('the proxy still serves plain HTTP on the same listener while tunnels are o
   b.ws.send('b');
   assert.equal((await a.next()).data.toString(), 'a');
   assert.equal((await b.next()).data.toString(), 'b');
+});
+
+test('WebSocket frames the client sends right behind the upgrade request (before the 101) are delivered', async (t) => {
+  const { port } = await setup(t);
+  const s = net.connect(port, '127.0.0.1');
+  t.after(() => s.destroy());
+  s.on('error', () => {});
+  // A masked text frame "early" (RFC 6455 §5.2), sent in the same write as the handshake.
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const payload = Buffer.from('early');
+  const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
+  const handshake = 'GET /chat HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+  let got = Buffer.alloc(0);
+  s.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+  s.write(Buffer.concat([Buffer.from(handshake, 'latin1'), frame]));
+  // The server greets, then echoes "early" (unmasked server frames: 0x81, length, payload).
+  await waitFor(() => got.includes(Buffer.from([0x81, 5, ...Buffer.from('early')])), 'the echo of the early frame');
+  assert.match(got.toString('latin1'), /^HTTP\/1\.1 101 /);
 });

@@ -73,6 +73,8 @@ export class Proxy {
     p.bootstrap = bootstrap;
     for (const c of compiled.clusters) p.clusterManager.add(c);
     try {
+      // Listeners take traffic only once every cluster can serve it (DNS clusters have resolved).
+      await p.clusterManager.initialized();
       for (const l of compiled.listeners) {
         const al = new ActiveListener(l, p.stats);
         await al.listen();

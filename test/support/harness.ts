@@ -217,6 +217,8 @@ export interface ProxyProcess {
   rss(): number;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
+  /** Settles when the process exits, with its exit code or signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /**
@@ -233,7 +235,7 @@ export async function startProxyProcess(t: TestContext, yaml: string, vars: Reco
   writeFileSync(file, text);
   const cli = new URL('../../src/cli/weft.ts', import.meta.url).pathname;
   const child = spawn(process.execPath, [...nodeArgs, cli, 'proxy', '-c', file, '--admin-port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
@@ -260,5 +262,107 @@ export async function startProxyProcess(t: TestContext, yaml: string, vars: Reco
     adminPort,
     rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))![1]) * 1024,
     stderr: () => err,
+    exited,
   };
+}
+
+// ---- echo upstreams and request batches (routing / load-balancing tests) ----
+
+/** What an echo upstream received for one request. */
+export interface EchoRequest {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  /** The proxy-side port of the connection it came on (distinct ports = distinct upstream connections). */
+  remotePort: number;
+}
+
+/** A node:http upstream that records every request and answers with its name (`x-upstream` header and body). */
+export interface EchoUpstream {
+  readonly name: string;
+  readonly port: number;
+  readonly server: http.Server;
+  /** Every request received, in arrival order. */
+  readonly requests: EchoRequest[];
+  /** TCP connections accepted so far. */
+  connections(): number;
+}
+
+/**
+ * Starts an echo upstream on 127.0.0.1:0. The body is JSON `{ upstream, method, url, headers }`.
+ * `delayMs` holds each response that long (a slow upstream); `hang` never answers (the request stays open
+ * until the test ends).
+ */
+export async function startEchoUpstream(t: TestContext, name: string, opts: { delayMs?: number; hang?: boolean } = {}): Promise<EchoUpstream> {
+  const requests: EchoRequest[] = [];
+  let connections = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const up = await startHttpUpstream(t, (req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, remotePort: req.socket.remotePort ?? 0 });
+    if (opts.hang) { req.resume(); return; }
+    const answer = (): void => {
+      const body = JSON.stringify({ upstream: name, method: req.method, url: req.url, headers: req.headers });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': name, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    req.resume();
+    req.on('end', () => {
+      if (opts.delayMs === undefined || opts.delayMs <= 0) { answer(); return; }
+      const timer = setTimeout(() => { timers.delete(timer); answer(); }, opts.delayMs);
+      timers.add(timer);
+    });
+  });
+  up.server.on('connection', () => { connections++; });
+  t.after(() => { for (const tm of timers) clearTimeout(tm); });
+  return { name, port: up.port, server: up.server, requests, connections: () => connections };
+}
+
+/** A keep-alive agent for request batches, destroyed after the test. */
+export function keepAliveAgent(t: TestContext, maxSockets = 16): http.Agent {
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  t.after(() => agent.destroy());
+  return agent;
+}
+
+/**
+ * Sends `n` requests with at most `concurrency` in flight; `opts(i)` gives request i's options.
+ * Resolves with the responses in request order.
+ */
+export async function requestMany(port: number, n: number, opts: (i: number) => http.RequestOptions & { body?: string }, concurrency = 16): Promise<SimpleResponse[]> {
+  const out: SimpleResponse[] = new Array(n);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await request(port, opts(i));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  return out;
+}
+
+/** Counts the values of `key(item)` over `items`. */
+export function countBy<T>(items: readonly T[], key: (item: T) => string | undefined): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const it of items) {
+    const k = key(it) ?? '(none)';
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return m;
+}
+
+/**
+ * The interval a Binomial(n, p) count falls in except with negligible probability: mean ± `sigmas` standard
+ * deviations (5 sigma: about 1 in 1.7 million per check), for statistical assertions that cannot flake.
+ */
+export function binomialBounds(n: number, p: number, sigmas = 5): [low: number, high: number] {
+  const mean = n * p;
+  const sd = Math.sqrt(n * p * (1 - p));
+  return [Math.floor(mean - sigmas * sd), Math.ceil(mean + sigmas * sd)];
+}
+
+/** Asserts that `count` lies within binomialBounds(n, p, sigmas), with a message saying what was expected. */
+export function assertBinomial(count: number, n: number, p: number, what: string, sigmas = 5): void {
+  const [lo, hi] = binomialBounds(n, p, sigmas);
+  if (count < lo || count > hi) throw new Error(`${what}: ${count} of ${n}, expected ${lo}..${hi} (p = ${p})`);
 }

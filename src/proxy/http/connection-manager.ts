@@ -8,6 +8,7 @@ import type { DownstreamCodecStream, DownstreamStreamCallbacks } from './codec.t
 import type { RequestHead } from './request-head.ts';
 import { getHeader, setHeader } from './request-head.ts';
 import { StreamInfo } from './stream-info.ts';
+import { ResponseFlag } from './response-flags.ts';
 import { encodeGrpcMessage, grpcStatusForHttp, Replies, type LocalReply } from './local-reply.ts';
 import { DeadlineList, touch, type DeadlineEntry } from '../../util/deadline-list.ts';
 import type { Counter, Gauge, Histogram, StatsScope } from '../../telemetry/stats.ts';
@@ -317,7 +318,6 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
   resetStream(): void {
     if (this.state === S_DONE) return;
     this.config.stats.downstream_rq_tx_reset.inc();
-    this.info.responseFlags |= 0;
     this.codec.reset();
     this.finish();
   }
@@ -340,7 +340,7 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
   onDownstreamReset(_reason: string): void {
     if (this.state === S_DONE) return;
     this.config.stats.downstream_rq_rx_reset.inc();
-    this.info.responseFlags |= 0x4000; // DownstreamConnectionTermination (DC)
+    this.info.responseFlags |= ResponseFlag.DownstreamConnectionTermination;
     if (this.router !== null) this.router.abort();
     this.finish();
   }

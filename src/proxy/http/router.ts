@@ -251,7 +251,6 @@ function spliceUpgraded(stream: ActiveStream, status: number, headers: string[],
     down.destroy();
     if (++closed === 1) {
       stats.downstream_cx_upgrades_active.dec();
-      stream.info.responseFlags |= 0;
       stream.finishUpgraded();
     }
   };

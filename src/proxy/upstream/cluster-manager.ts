@@ -47,12 +47,16 @@ export class Cluster implements UpstreamCluster {
     this.publishMembership();
   }
 
-  /** Starts DNS resolution for DNS clusters (STATIC clusters are ready at once). */
-  start(): void {
+  /**
+   * Starts DNS resolution for DNS clusters. Settles once the cluster is warm: at once for STATIC clusters,
+   * after the first resolution round (answered or failed) for DNS clusters.
+   */
+  start(): Promise<void> {
     if (this.config.type === 'STRICT_DNS' || this.config.type === 'LOGICAL_DNS') {
       this.dns = new DnsMembership(this.config, this.scope, (hs: HostSet) => this.setHosts(hs));
-      this.dns.start();
+      return this.dns.start();
     }
+    return Promise.resolve();
   }
 
   get hosts(): HostSet { return this.hostSet; }
@@ -123,14 +127,26 @@ export class Cluster implements UpstreamCluster {
 
 export class ClusterManager implements ClusterLookup {
   private readonly clusters = new Map<string, Cluster>();
+  /** Warm-up of each cluster added (see initialized()). */
+  private readonly warming: Promise<void>[] = [];
   readonly store: StatsStore;
   constructor(store: StatsStore) { this.store = store; }
 
+  /** Adds a cluster and starts it; `initialized()` waits for it to warm. */
   add(config: ClusterConfig): Cluster {
     const c = new Cluster(config, this.store);
     this.clusters.set(config.name, c);
-    c.start();
+    this.warming.push(c.start());
     return c;
+  }
+
+  /**
+   * Settles when every cluster added so far is warm (DNS clusters resolved once). The proxy binds its
+   * listeners only then, as Envoy's cluster manager initialization does for static clusters: otherwise the
+   * first requests to a DNS cluster would find no hosts and get 503 UH.
+   */
+  async initialized(): Promise<void> {
+    await Promise.all(this.warming);
   }
 
   get(name: string): Cluster | undefined { return this.clusters.get(name); }

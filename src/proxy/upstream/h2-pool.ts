@@ -157,7 +157,9 @@ class H2Exchange implements UpstreamRequest {
     const endStream = this.bodyLength === BODY_NONE;
     let st: http2.ClientHttp2Stream;
     try {
-      const hdrs = toH2Headers({ ':method': h.method, ':path': h.path, ':authority': h.authority, ':scheme': 'http' }, h.headers);
+      // An HTTP/1.0 request may have no Host; HTTP/2 requires an authority for http(s), so name the upstream.
+      const authority = h.authority !== '' ? h.authority : this.pool.host.key;
+      const hdrs = toH2Headers({ ':method': h.method, ':path': h.path, ':authority': authority, ':scheme': 'http' }, h.headers);
       // A request with a body may end with trailers (known only at its end): wait for them, as responses do.
       // This also makes abort() a clean reset: without waitForTrailers, node:http2's close(code) sends
       // END_STREAM first and the upstream sees a truncated body as complete.
