@@ -282,13 +282,16 @@ describe('HTTP/1.1 client → HTTP/2 upstream', () => {
   });
 
   test('an upstream allowing 10 concurrent streams still serves 200 concurrent requests (the rest wait)', async (t) => {
-    let active = 0;
     let peak = 0;
+    let total = 0;
+    const held: http2.ServerHttp2Stream[] = [];
     const up = await startH2Upstream(t, (st) => {
-      peak = Math.max(peak, ++active);
       st.on('error', () => {});
-      // Answer on the next turn so streams overlap.
-      setImmediate(() => { active--; st.respond({ ':status': 200 }); st.end('ok'); });
+      held.push(st);
+      total++;
+      peak = Math.max(peak, held.length);
+      // Hold streams until 10 are open at once (or the last ones arrived), then answer them together.
+      if (held.length === 10 || total === 200) for (const s of held.splice(0)) { s.respond({ ':status': 200 }); s.end('ok'); }
     });
     up.server.updateSettings({ maxConcurrentStreams: 10 });
     const proxy = await startProxy(t, simpleBootstrap([up.port], { clusterExtra: H2_CLUSTER }));
@@ -297,7 +300,7 @@ describe('HTTP/1.1 client → HTTP/2 upstream', () => {
     t.after(() => agent.destroy());
     const results = await Promise.all(Array.from({ length: 200 }, () => request(port, { agent })));
     assert.deepEqual(results.filter((r) => r.status !== 200 || r.body !== 'ok'), []);
-    assert.ok(peak <= 10, `the upstream saw ${peak} concurrent streams`);
+    assert.equal(peak, 10, 'the upstream saw at most (and reached) 10 concurrent streams');
   });
 
   test('an upstream that sends GOAWAY (graceful close) between requests: requests in flight finish, new ones use a new connection', async (t) => {

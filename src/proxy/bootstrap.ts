@@ -17,7 +17,7 @@ import { BootstrapSchema, type Bootstrap } from '../xds/gen/envoy/config/bootstr
 // `dynamic_resources` (xDS) is declared when the ADS client lands.
 declareSupported('envoy.config.bootstrap.v3.Bootstrap', ['node', 'static_resources', 'admin']);
 declareSupported('envoy.config.bootstrap.v3.Bootstrap.StaticResources', ['listeners', 'clusters', 'secrets']);
-declareSupported('envoy.config.bootstrap.v3.Admin', ['address', 'access_log', 'access_log_path']);
+declareSupported('envoy.config.bootstrap.v3.Admin', ['address']);
 declareSupported('envoy.config.core.v3.Node', ['id', 'cluster', 'metadata', 'locality']);
 declareSupported('envoy.config.core.v3.Locality', ['region', 'zone', 'sub_zone']);
 

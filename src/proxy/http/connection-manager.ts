@@ -4,6 +4,8 @@
  * downstream stats and the access log. Forwarding upstream is the Router's job (router.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
+import { formatAddress } from '../../util/address.ts';
 import type { DownstreamCodecStream, DownstreamStreamCallbacks } from './codec.ts';
 import type { RequestHead } from './request-head.ts';
 import { getHeader, setHeader } from './request-head.ts';
@@ -75,12 +77,10 @@ export class HcmStats {
   readonly downstream_rq_idle_timeout: Counter;
   readonly downstream_rq_timeout: Counter;
   readonly downstream_rq_too_large: Counter;
-  readonly downstream_rq_header_timeout: Counter;
   readonly no_route: Counter;
   readonly no_cluster: Counter;
   readonly rq_direct_response: Counter;
   readonly rq_redirect: Counter;
-  readonly rq_total: Counter;
 
   constructor(scope: StatsScope) {
     this.downstream_cx_total = scope.counter('downstream_cx_total');
@@ -108,12 +108,10 @@ export class HcmStats {
     this.downstream_rq_idle_timeout = scope.counter('downstream_rq_idle_timeout');
     this.downstream_rq_timeout = scope.counter('downstream_rq_timeout');
     this.downstream_rq_too_large = scope.counter('downstream_rq_too_large');
-    this.downstream_rq_header_timeout = scope.counter('downstream_rq_header_timeout');
     this.no_route = scope.counter('no_route');
     this.no_cluster = scope.counter('no_cluster');
     this.rq_direct_response = scope.counter('rq_direct_response');
     this.rq_redirect = scope.counter('rq_redirect');
-    this.rq_total = scope.counter('rq_total');
   }
 }
 
@@ -230,6 +228,13 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
       setHeader(h, 'x-forwarded-proto', head.scheme);
     } else if (getHeader(h, 'x-forwarded-proto') === undefined) {
       h.push('x-forwarded-proto', head.scheme);
+    }
+    // The downstream address other parts see (hash policies, %DOWNSTREAM_REMOTE_ADDRESS%) is the
+    // trusted client address: the TCP peer, or an x-forwarded-for entry per xff_num_trusted_hops.
+    const client = this.trustedClientAddress();
+    if (client !== head.remoteAddress && isIP(client) !== 0) {
+      head.remoteAddress = client;
+      this.info.downstreamRemoteAddress = formatAddress(client, 0);
     }
     let id = getHeader(h, 'x-request-id');
     if (id === undefined && cfg.generateRequestId) {

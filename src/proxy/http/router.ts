@@ -8,6 +8,7 @@ import type { ActiveStream } from './connection-manager.ts';
 import type { RouteEntry, RouteAction } from './route/route-table.ts';
 import { Replies, type LocalReply } from './local-reply.ts';
 import { setAuthority } from './route/path-rewrite.ts';
+import { setHeader } from './request-head.ts';
 import { ResponseFlag } from './response-flags.ts';
 import { DeadlineList, type DeadlineEntry } from '../../util/deadline-list.ts';
 import type { Host } from '../upstream/host.ts';
@@ -75,7 +76,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     stream.info.upstreamCluster = name;
     if (cluster === undefined) {
       stream.config.stats.no_cluster.inc();
-      stream.sendLocalReply(Replies.noCluster(name));
+      stream.sendLocalReply({ ...Replies.noCluster(name), status: action.clusterNotFoundStatus });
       return;
     }
     this.cluster = cluster;
@@ -136,7 +137,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     const now = performance.now();
     stream.info.firstUpstreamRxMs = now;
     this.cluster!.stats.recordStatus(status);
-    headers.push('x-envoy-upstream-service-time', String(Math.round(now - this.startMs)));
+    setHeader(headers, 'x-envoy-upstream-service-time', String(Math.round(now - this.startMs)));
     this.route.applyResponseTransforms(headers, stream.head, stream.info, this.clusterName);
     stream.info.responseCodeDetails = 'via_upstream';
     if (endStream) this.complete(true);

@@ -19,6 +19,8 @@ export interface ListenerConfig {
   readonly host: string;
   readonly port: number;
   readonly hcm: HcmConfig;
+  /** `stat_prefix`: listener stats are `listener.<stat_prefix>.*` instead of `listener.<address>.*` when set. */
+  readonly statPrefix?: string;
   /** Where in the config it came from, for bind errors. */
   readonly path: string;
 }
@@ -35,7 +37,7 @@ export class ActiveListener {
   constructor(config: ListenerConfig, stats: StatsStore) {
     this.config = config;
     this.h2 = new H2Downstream(config.hcm);
-    const scope = listenerScope(stats, formatAddress(config.host, config.port));
+    const scope = listenerScope(stats, config.statPrefix || formatAddress(config.host, config.port));
     this.cxTotal = scope.counter('downstream_cx_total');
     this.cxActive = scope.gauge('downstream_cx_active');
     this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));

@@ -22,6 +22,7 @@ export function compileListener(l: Listener, path: string, ctx: HcmCompileContex
   if (isIP(sa.address) === 0) throw new ConfigError(joinPath(ap, 'address'), `"${sa.address}" is not an IP address`);
   if (sa.portSpecifier.case !== 'portValue') throw new ConfigError(ap, 'port_value is required');
   const port = sa.portSpecifier.value;
+  if (sa.protocol !== 0) throw new ConfigError(joinPath(ap, 'protocol'), 'only TCP listeners are supported');
   if (port > 65535) throw new ConfigError(joinPath(ap, 'port_value'), 'must be 0..65535');
   const name = l.name || `${sa.address}:${port}`;
   if (l.filterChains.length !== 1) {
@@ -37,5 +38,5 @@ export function compileListener(l: Listener, path: string, ctx: HcmCompileContex
   const msg = unpackAny(f.configType.value, tp);
   if (msg.$typeName !== HttpConnectionManagerSchema.typeName) throw new ConfigError(tp, `unsupported network filter ${msg.$typeName}`);
   const hcm = compileHttpConnectionManager(msg as never, tp, ctx);
-  return { name, host: sa.address, port, hcm, path };
+  return { name, host: sa.address, port, hcm, path, statPrefix: l.statPrefix };
 }

@@ -31,7 +31,6 @@ export class ClusterStats {
   readonly upstream_cx_connect_ms: Histogram;
   readonly upstream_cx_length_ms: Histogram;
   readonly upstream_cx_none_healthy: Counter;
-  readonly upstream_cx_pool_overflow: Counter;
   readonly membership_total: Gauge;
   readonly membership_healthy: Gauge;
   readonly remaining_cx: Gauge;
@@ -71,7 +70,6 @@ export class ClusterStats {
     this.upstream_cx_connect_ms = scope.histogram('upstream_cx_connect_ms');
     this.upstream_cx_length_ms = scope.histogram('upstream_cx_length_ms');
     this.upstream_cx_none_healthy = scope.counter('upstream_cx_none_healthy');
-    this.upstream_cx_pool_overflow = scope.counter('upstream_cx_pool_overflow');
     this.membership_total = scope.gauge('membership_total');
     this.membership_healthy = scope.gauge('membership_healthy');
     this.remaining_cx = scope.gauge('circuit_breakers.default.remaining_cx');

@@ -220,6 +220,7 @@ class H1Connection implements H1ParserHandler {
   private connected = false;
   private requests = 0;
   private closedByUs = false;
+  private remoteEnded = false;
   private requestComplete = false;
   private connectTimer: NodeJS.Timeout | null;
   private readonly openedAt = performance.now();
@@ -433,6 +434,7 @@ class H1Connection implements H1ParserHandler {
   private onEnd(): void {
     // A read-until-close body ends here.
     this.parser.finish();
+    this.remoteEnded = true;
     if (this.ex === null) this.close();
   }
 
@@ -445,7 +447,7 @@ class H1Connection implements H1ParserHandler {
       this.pool.onConnectFailed(this.connectError || 'connection refused');
       return;
     }
-    if (this.closedByUs) this.pool.resources.stats.upstream_cx_destroy_local.inc();
+    if (this.closedByUs && !this.remoteEnded) this.pool.resources.stats.upstream_cx_destroy_local.inc();
     else this.pool.resources.stats.upstream_cx_destroy_remote.inc();
     this.pool.resources.stats.upstream_cx_length_ms.record(performance.now() - this.openedAt);
     this.detach();

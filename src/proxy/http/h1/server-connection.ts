@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { H1Parser, KIND_REQUEST, type H1ParserHandler } from './parser.ts';
 import type { DownstreamCodecStream } from '../codec.ts';
 import { ActiveStream, type HcmConfig } from '../connection-manager.ts';
-import type { RequestHead } from '../request-head.ts';
+import { removeHeader, type RequestHead } from '../request-head.ts';
 import { Replies, type LocalReply } from '../local-reply.ts';
 import { BODY_CHUNKED, BODY_NONE } from '../../upstream/h1-pool.ts';
 import { formatAddress } from '../../../util/address.ts';
@@ -184,7 +184,13 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     this.responseCloseDelimited = false;
     const head: RequestHead = { method: p.method, path, authority, scheme: 'http', headers: p.headers, remoteAddress: this.remoteIp };
     if (p.expectContinue && bodyLength !== BODY_NONE) this.socket.write(CONTINUE);
-    const stream = new ActiveStream(cfg, this, head, bodyLength, p.upgrade === '' ? '' : p.upgrade.toLowerCase());
+    let upgrade = p.upgrade === '' ? '' : p.upgrade.toLowerCase();
+    if (upgrade === 'h2c') {
+      // An HTTP/1.1 client offering h2c gets an HTTP/1.1 answer (Envoy ignores the offer too).
+      upgrade = '';
+      removeHeader(head.headers, 'http2-settings');
+    }
+    const stream = new ActiveStream(cfg, this, head, bodyLength, upgrade);
     this.stream = stream;
     stream.start();
     return true;

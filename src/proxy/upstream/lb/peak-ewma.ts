@@ -22,7 +22,7 @@ export const DEFAULT_PEAK_EWMA_RTT_MS = 30;
  * a sample above it replaces it at once (a host that slows down is shunned immediately), lower samples are
  * blended in with weight `1 - exp(-elapsed / decay)`, and between samples it decays toward zero with the
  * same time constant, so a shunned host is eventually tried again and can recover. A host with no sample
- * costs `default_rtt`. Endpoint weights are not used (locality weights are, when configured).
+ * is probed (cost 0 while it has no request in flight, then `default_rtt`). Endpoint weights are not used (locality weights are, when configured).
  *
  * State lives on the Host (`ewmaMs`, `ewmaStamp`), so it survives balancer rebuilds on membership changes;
  * `ewmaStamp === 0` means "no sample yet".
@@ -91,9 +91,12 @@ class PeakEwmaPicker implements HostPicker {
   }
 
   private cost(host: Host, now: number): number {
-    const rtt = host.ewmaStamp === 0
-      ? this.defaultRttMs
-      : host.ewmaMs * Math.exp(-Math.max(0, now - host.ewmaStamp) / this.decayMs);
+    if (host.ewmaStamp === 0) {
+      // A host with no sample yet is probed: free while it has nothing in flight, so a new (possibly fast)
+      // host gets a request and a real estimate instead of being starved by default_rtt behind fast peers.
+      return host.activeRequests === 0 ? 0 : this.defaultRttMs * (host.activeRequests + 1);
+    }
+    const rtt = host.ewmaMs * Math.exp(-Math.max(0, now - host.ewmaStamp) / this.decayMs);
     return rtt * (host.activeRequests + 1);
   }
 }
