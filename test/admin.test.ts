@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import {
-  request, simpleBootstrap, startEchoUpstream, startProxyProcess, waitFor, type ProxyProcess,
+  keepAliveAgent, request, simpleBootstrap, startEchoUpstream, startProxyProcess, waitFor, type ProxyProcess,
 } from './support/harness.ts';
 
 interface AdminReply { status: number; type: string; body: string }
@@ -137,17 +137,36 @@ test('/config_dump holds the static listener and cluster; /listeners names the b
   assert.equal((await admin(pp, '/listeners')).body, `main::127.0.0.1:${pp.ports.get('main')}\n`);
 });
 
-test('POST /healthcheck/fail turns the server state to DRAINING (and /healthcheck/ok back) while traffic still flows', async (t) => {
+test('POST /healthcheck/fail turns the server state to DRAINING and drain-closes connections; /healthcheck/ok undoes both', async (t) => {
   const up = await startEchoUpstream(t, 'a');
   const pp = await startProxyProcess(t, simpleBootstrap([up.port]));
+  const port = pp.ports.get('main')!;
+  const agent = keepAliveAgent(t, 1);
+  assert.notEqual((await request(port, { path: '/', agent })).headers.connection, 'close');
   assert.equal((await admin(pp, '/healthcheck/fail')).status, 405, 'GET does not change state');
   assert.equal((await admin(pp, '/ready')).status, 200);
   assert.equal((await admin(pp, '/healthcheck/fail', 'POST')).body, 'OK\n');
   assert.deepEqual(await admin(pp, '/ready'), { status: 503, type: 'text/plain; charset=UTF-8', body: 'DRAINING\n' });
   assert.equal(JSON.parse((await admin(pp, '/server_info')).body).state, 'DRAINING');
-  assert.equal((await request(pp.ports.get('main')!, { path: '/' })).status, 200);
+  // Traffic still flows, but (as Envoy's drain manager does while health checks fail) connections close
+  // after their response so clients move elsewhere.
+  const during = await request(port, { path: '/', agent });
+  assert.equal(during.status, 200);
+  assert.equal(during.headers.connection, 'close');
   await admin(pp, '/healthcheck/ok', 'POST');
   assert.equal((await admin(pp, '/ready')).body, 'LIVE\n');
+  assert.notEqual((await request(port, { path: '/', agent })).headers.connection, 'close');
+});
+
+test('POST /drain_listeners?inboundonly leaves listeners without traffic_direction INBOUND open', async (t) => {
+  const up = await startEchoUpstream(t, 'a');
+  const pp = await startProxyProcess(t, simpleBootstrap([up.port]));
+  const port = pp.ports.get('main')!;
+  assert.equal((await admin(pp, '/drain_listeners?inboundonly', 'POST')).status, 200);
+  const r = await request(port, { path: '/', agent: keepAliveAgent(t, 1) });
+  assert.equal(r.status, 200);
+  assert.notEqual(r.headers.connection, 'close');
+  assert.equal(await refused(port), false);
 });
 
 test('POST /drain_listeners refuses new connections and lets the request in flight complete', async (t) => {

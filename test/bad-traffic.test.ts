@@ -15,7 +15,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Proxy } from '../src/proxy/proxy.ts';
 import {
-  RawClient, deadPort, request, simpleBootstrap, startHttpUpstream, startProxy, startTcpUpstream, statValue, waitFor,
+  RawClient, deadPort, request, startHttpUpstream, startProxy, startTcpUpstream, statValue, waitFor,
 } from './support/harness.ts';
 
 const LOG_FORMAT = '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %REQ(:PATH)%\\n';
@@ -829,6 +829,46 @@ describe('volume: the proxy stays up and its memory stays flat', () => {
     for (const k of statuses.keys()) assert.ok(k === 'client-closed' || /^[45]\d\d$/.test(k), `unexpected outcome ${k} (${JSON.stringify([...statuses])})`);
     assert.ok(!env.seen.length, `garbage reached the upstream: ${env.seen.slice(0, 5)}`);
     assert.ok(after - before < 8 * 1024 * 1024, `heap grew by ${((after - before) / 1024 / 1024).toFixed(1)} MiB over 1000 garbage connections`);
+    await assertStillServingAndClean(env);
+  });
+});
+
+describe('half-closed clients', () => {
+  // As in Envoy and nginx, a client's FIN ends the exchange: TCP cannot tell "done sending" from "gone"
+  // until the proxy writes, and waiting would keep abandoned upstream requests alive.
+  test('a client that shuts down its side while its request is in flight is treated as gone (DC)', async (t) => {
+    let got = 0;
+    const up = await scriptedUpstream(t, () => { got++; });
+    const env = await setup(t, { badPort: up.port });
+    const client = await RawClient.connect(t, env.port, { allowHalfOpen: true });
+    client.write(`GET /bad/half HTTP/1.1\r\n${H}\r\n`);
+    await waitFor(() => got === 1, 'the upstream to receive the request');
+    client.socket.end();
+    await client.waitEnded();
+    assert.match(await logLine(env, /\/bad\/half$/), /^0 DC /);
+    await waitFor(() => up.open() === 0, 'the upstream connection to be closed');
+    await assertStillServingAndClean(env);
+  });
+
+  test('a client that shuts down its side mid request body is treated as gone (DC)', async (t) => {
+    let got = 0;
+    const up = await scriptedUpstream(t, () => { got++; });
+    const env = await setup(t, { badPort: up.port });
+    const client = await RawClient.connect(t, env.port, { allowHalfOpen: true });
+    client.write(`POST /bad/half-body HTTP/1.1\r\n${H}Content-Length: 100\r\n\r\nonly-part`);
+    await waitFor(() => got === 1, 'the upstream to receive the request head');
+    client.socket.end();
+    await client.waitEnded();
+    assert.match(await logLine(env, /\/bad\/half-body$/), /^0 DC /);
+    await waitFor(() => up.open() === 0, 'the upstream connection to be closed');
+    await assertStillServingAndClean(env);
+  });
+
+  test('a client that connects and shuts down without a byte is closed', async (t) => {
+    const env = await setup(t);
+    const client = await RawClient.connect(t, env.port, { allowHalfOpen: true });
+    client.socket.end();
+    await waitFor(() => client.closed, 'the connection to close');
     await assertStillServingAndClean(env);
   });
 });

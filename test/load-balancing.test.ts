@@ -363,3 +363,20 @@ ${oneGroup([up2])}`));
   // The last request on each connection says so.
   assert.equal(up2.requests.filter((r) => r.headers.connection === 'close').length, 3);
 });
+
+test('max_requests_per_connection also limits streams per upstream HTTP/2 connection', async (t) => {
+  const sessions: Set<unknown>[] = [];
+  let streams = 0;
+  const up = await startH2Upstream(t, (s) => { streams++; s.respond({ ':status': 200 }); s.end('ok'); });
+  up.server.on('session', (sess) => { sessions.push(new Set([sess])); });
+  const proxy = await startProxy(t, bootstrap(`      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          common_http_protocol_options: { max_requests_per_connection: 3 }
+          explicit_http_config: { http2_protocol_options: {} }
+${oneGroup([up])}`));
+  for (let i = 0; i < 9; i++) assert.equal((await request(proxy.listenerPort('main'), { path: `/${i}` })).status, 200);
+  assert.equal(streams, 9);
+  assert.equal(sessions.length, 3, 'a new HTTP/2 connection after every three requests');
+  assert.equal(statValue(proxy, 'cluster.backend.upstream_cx_http2_total'), 3);
+});

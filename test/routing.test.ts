@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  assertBinomial, countBy, keepAliveAgent, request, requestMany, startEchoUpstream, startProxy,
+  assertBinomial, countBy, deadPort, keepAliveAgent, request, requestMany, startEchoUpstream, startProxy, statValue,
   type EchoUpstream, type SimpleResponse,
 } from './support/harness.ts';
 
@@ -473,4 +473,46 @@ test('request and response headers are added and removed at route, virtual host 
   assert.equal(d.headers['x-resp-route'], 'direct');
   assert.equal(d.headers['x-resp-vhost'], 'v');
   assert.equal(d.headers['x-resp-config'], 'c');
+});
+
+test('local replies made by the router (504 UT, 503 UF) carry the route\'s response headers and count as upstream_rq_5xx', async (t) => {
+  const slow = await startEchoUpstream(t, 'slow', { hang: true });
+  const dead = await deadPort();
+  const rc = `
+                  response_headers_to_add: [{ header: { key: x-config, value: c } }]
+                  virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      response_headers_to_add: [{ header: { key: x-vhost, value: v } }]
+                      routes:
+                        - match: { prefix: /slow }
+                          route: { cluster: slow, timeout: 0.2s }
+                          response_headers_to_add: [{ header: { key: x-route, value: slow } }]
+                        - match: { prefix: /dead }
+                          route: { cluster: dead }
+                          response_headers_to_add: [{ header: { key: x-route, value: dead } }]`;
+  const clusters = staticClusters([slow]) + `
+    - name: dead
+      connect_timeout: 1s
+      load_assignment:
+        cluster_name: dead
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${dead} } } } }] }]`;
+  const proxy = await startProxy(t, bootstrap(rc, clusters));
+  const port = proxy.listenerPort('main');
+
+  const ut = await request(port, { path: '/slow' });
+  assert.equal(ut.status, 504);
+  // Envoy applies the route's response header mutations to the router's local replies too.
+  assert.deepEqual([ut.headers['x-route'], ut.headers['x-vhost'], ut.headers['x-config']], ['slow', 'v', 'c']);
+  assert.equal(statValue(proxy, 'cluster.slow.upstream_rq_timeout'), 1);
+  assert.equal(statValue(proxy, 'cluster.slow.upstream_rq_504'), 1);
+  assert.equal(statValue(proxy, 'cluster.slow.upstream_rq_5xx'), 1);
+
+  const uf = await request(port, { path: '/dead' });
+  assert.equal(uf.status, 503);
+  assert.deepEqual([uf.headers['x-route'], uf.headers['x-vhost'], uf.headers['x-config']], ['dead', 'v', 'c']);
+  assert.equal(statValue(proxy, 'cluster.dead.upstream_cx_connect_fail'), 1);
+  assert.equal(statValue(proxy, 'cluster.dead.upstream_rq_503'), 1);
+  assert.equal(statValue(proxy, 'cluster.dead.upstream_rq_5xx'), 1);
+  assert.equal(statValue(proxy, 'http.routing.downstream_rq_5xx'), 2);
 });

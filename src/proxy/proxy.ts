@@ -64,7 +64,20 @@ export class Proxy {
   readonly startedAt = Date.now();
   bootstrap!: Bootstrap;
   state: 'PRE_INITIALIZING' | 'LIVE' | 'DRAINING' = 'PRE_INITIALIZING';
-  healthFailing = false;
+  private healthCheckFailed = false;
+  /** Listeners stopped by drainListeners(): they stay draining whatever the health check state. */
+  private readonly drained = new Set<ActiveListener>();
+
+  /**
+   * Set by POST /healthcheck/fail, cleared by /healthcheck/ok. While set, as Envoy's drain manager does,
+   * every connection manager drain-closes: HTTP/1.1 responses carry `connection: close` and new HTTP/2
+   * connections get GOAWAY, so clients and load balancers move away before the proxy stops.
+   */
+  get healthFailing(): boolean { return this.healthCheckFailed; }
+  set healthFailing(failing: boolean) {
+    this.healthCheckFailed = failing;
+    for (const l of this.listeners) l.config.hcm.draining = failing || this.drained.has(l);
+  }
 
   /** Compiles and starts; on any error nothing stays bound. */
   static async start(bootstrap: Bootstrap): Promise<Proxy> {
@@ -95,9 +108,16 @@ export class Proxy {
     return l.boundPort;
   }
 
-  drainListeners(): void {
+  /**
+   * Stops accepting on listeners; open connections finish their requests and close. `inboundOnly` (the
+   * admin's `?inboundonly`) drains only listeners whose traffic_direction is INBOUND: Weft does not support
+   * traffic_direction yet, so no listener is inbound and none is drained (draining all of them would cut a
+   * sidecar's outbound traffic while it shuts down, which is what the option exists to avoid).
+   */
+  drainListeners(inboundOnly = false): void {
+    if (inboundOnly) return;
     this.state = 'DRAINING';
-    for (const l of this.listeners) l.drain();
+    for (const l of this.listeners) { this.drained.add(l); l.drain(); }
   }
 
   /** Envoy-style /config_dump. */

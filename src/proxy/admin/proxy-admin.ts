@@ -65,7 +65,7 @@ export class ProxyAdminTarget implements AdminTarget {
   }
 
   ready(): boolean { return this.proxy.state !== 'PRE_INITIALIZING'; }
-  drainListeners(_opts: DrainOptions): void { this.proxy.drainListeners(); }
+  drainListeners(opts: DrainOptions): void { this.proxy.drainListeners(opts.inboundOnly); }
   quit(): void { this.onQuit(); }
 }
 

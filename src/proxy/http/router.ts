@@ -69,14 +69,14 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     const name = action.selectCluster(head, Math.random());
     if (name === undefined || name === '') {
       stream.config.stats.no_cluster.inc();
-      stream.sendLocalReply({ ...Replies.noCluster(''), status: action.clusterNotFoundStatus });
+      this.localReply({ ...Replies.noCluster(''), status: action.clusterNotFoundStatus }, false);
       return;
     }
     const cluster = stream.config.clusters.get(name);
     stream.info.upstreamCluster = name;
     if (cluster === undefined) {
       stream.config.stats.no_cluster.inc();
-      stream.sendLocalReply({ ...Replies.noCluster(name), status: action.clusterNotFoundStatus });
+      this.localReply({ ...Replies.noCluster(name), status: action.clusterNotFoundStatus }, false);
       return;
     }
     this.cluster = cluster;
@@ -86,7 +86,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     const host = cluster.chooseHost(lbCtx);
     if (host === null) {
       cluster.stats.upstream_cx_none_healthy.inc();
-      stream.sendLocalReply(Replies.noHealthyUpstream(name));
+      this.localReply(Replies.noHealthyUpstream(name), true);
       return;
     }
     this.host = host;
@@ -96,7 +96,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     this.startMs = performance.now();
     const up = cluster.request(host, head, stream.bodyLength, this);
     if (up === null) {
-      stream.sendLocalReply(Replies.overflow(name));
+      this.localReply(Replies.overflow(name), true);
       return;
     }
     this.upstream = up;
@@ -171,7 +171,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     }
     // Once the response has started the stream can only be reset; the details say so, as Envoy's do.
     if (stream.responseStarted) reply = { ...reply, details: reply.details.replace('_before_response_started', '_after_response_started') };
-    stream.sendLocalReply(reply);
+    this.localReply(reply, true);
   }
 
   onUpstreamUpgrade(status: number, headers: string[], socket: Socket, rest: Buffer | null): void {
@@ -190,12 +190,27 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
   /** Timeout fired (route `timeout`). */
   onDeadline(): void {
     if (this.done) return;
-    const stream = this.stream;
     this.cluster!.stats.upstream_rq_timeout.inc();
     const up = this.upstream;
     this.complete(false);
     up?.abort();
-    stream.sendLocalReply(Replies.upstreamTimeout());
+    this.localReply(Replies.upstreamTimeout(), true);
+  }
+
+  /**
+   * Replies locally for a routed stream. As Envoy's router does (its modify_headers_), the reply carries the
+   * route's response header mutations; with `charge` (a cluster was chosen) it is also counted as that
+   * cluster's `upstream_rq_<code>` / `upstream_rq_5xx` (Envoy's chargeUpstreamCode / chargeUpstreamAbort),
+   * so an upstream that cannot be reached shows up in the cluster's error rate, not only in the downstream's.
+   * After the response started there is no reply to make: the stream is reset and nothing is charged.
+   */
+  private localReply(reply: LocalReply, charge: boolean): void {
+    const stream = this.stream;
+    if (stream.responseStarted) { stream.sendLocalReply(reply); return; }
+    if (charge && this.cluster !== null) this.cluster.stats.recordStatus(reply.status);
+    const headers: string[] = [];
+    this.route.applyResponseTransforms(headers, stream.head, stream.info, this.clusterName);
+    stream.sendLocalReply(reply, headers);
   }
 
   /** The downstream went away or the stream timed out: abandon the upstream exchange. */

@@ -23,6 +23,8 @@ export class H2Pool {
   private connected = false;
   private waiting: H2Exchange[] = [];
   private closed = false;
+  /** Streams started on the current session, for `max_requests_per_connection`. */
+  private sessionStreams = 0;
 
   constructor(host: Host, options: PoolOptions, resources: ClusterResources, settings: http2.Settings = {}) {
     this.host = host;
@@ -41,7 +43,7 @@ export class H2Pool {
   /** @internal Starts `ex` on the live session or queues it for the next one; false when the pending queue is full. */
   dispatch(ex: H2Exchange): boolean {
     const session = this.session;
-    if (session !== null && this.connected && !session.closed) { ex.start(session); return true; }
+    if (session !== null && this.connected && !session.closed) { this.startOn(session, ex); return true; }
     const res = this.resources;
     if (res.pending >= res.limits.maxPendingRequests) { res.stats.upstream_rq_pending_overflow.inc(); return false; }
     res.pending++;
@@ -56,6 +58,20 @@ export class H2Pool {
   drain(): void {
     this.closed = true;
     if (this.session !== null) this.session.close();
+  }
+
+  /**
+   * Starts `ex` on `session`. After `max_requests_per_connection` streams the session takes no more (as in
+   * Envoy's HTTP/2 pool): it is closed gracefully, finishing the streams it has, and the next request opens
+   * a new connection.
+   */
+  private startOn(session: http2.ClientHttp2Session, ex: H2Exchange): void {
+    ex.start(session);
+    const max = this.options.maxRequestsPerConnection;
+    if (max > 0 && ++this.sessionStreams >= max && this.session === session) {
+      this.session = null;
+      session.close();
+    }
   }
 
   /** @internal */ unqueue(ex: H2Exchange): boolean {
@@ -90,6 +106,7 @@ export class H2Pool {
     const session = http2.connect(authority, { settings: { enablePush: false, ...this.settings }, maxSessionMemory: 64, createConnection: () => net.connect({ host: h.address, port: h.port, noDelay: true }) });
     this.session = session;
     this.connected = false;
+    this.sessionStreams = 0;
     let failedBeforeConnect = true;
     const timer = setTimeout(() => {
       if (!this.connected) { stats.upstream_cx_connect_timeout.inc(); session.destroy(); }
@@ -101,7 +118,16 @@ export class H2Pool {
       stats.upstream_cx_connect_ms.record(performance.now() - opened);
       const w = this.waiting;
       this.waiting = [];
-      for (const ex of w) { this.pendingDone(); ex.start(session); }
+      for (let i = 0; i < w.length; i++) {
+        if (this.session !== session) {
+          // The session reached max_requests_per_connection: the rest wait for the next one.
+          this.waiting = w.slice(i);
+          this.connect();
+          break;
+        }
+        this.pendingDone();
+        this.startOn(session, w[i]);
+      }
       if (this.options.idleTimeoutMs > 0) session.setTimeout(this.options.idleTimeoutMs, () => { stats.upstream_cx_idle_timeout.inc(); session.close(); });
     });
     session.on('goaway', () => { if (this.session === session) this.session = null; });
@@ -118,7 +144,8 @@ export class H2Pool {
         const w = this.waiting;
         this.waiting = [];
         for (const ex of w) { this.pendingDone(); ex.fail('connect_failure', 'connection refused or timed out'); }
-      } else if (this.waiting.length > 0 && !this.closed) {
+      } else if (this.waiting.length > 0 && !this.closed && this.session === null) {
+        // Requests queued for a session that went away; none is connecting for them yet.
         this.connect();
       }
     });

@@ -164,3 +164,13 @@ test('a head arriving a few bytes at a time is found wherever its CRLFCRLF split
   feed(parser, 'GET / HTT');
   assert.equal(parser.hasPartialHead, true);
 });
+
+test('more header fields than the limit (Host aside) are refused with 431', () => {
+  const head = (n: number): string => 'GET / HTTP/1.1\r\nHost: h\r\n' + Array.from({ length: n }, (_, i) => `X-${i}: v\r\n`).join('') + '\r\n';
+  for (const [n, expected] of [[3, []], [4, [[431, 'too many headers']]]] as const) {
+    const errors: [number, string][] = [];
+    const p = new H1Parser(KIND_REQUEST, { onHead: () => true, onBody() {}, onMessageComplete: () => true, onParseError: (s, r) => { errors.push([s, r]); } }, 60 * 1024, 3);
+    feed(p, head(n));
+    assert.deepEqual(errors, expected);
+  }
+});

@@ -164,7 +164,9 @@ class H2ServerStream implements DownstreamCodecStream {
     if (!endStream) {
       st.on('data', (d: Buffer) => active.onRequestData(d));
       st.on('trailers', (t: http2.IncomingHttpHeaders) => { this.requestTrailers = fromH2Object(t as Record<string, string>); });
-      st.on('end', () => active.onRequestEnd(this.requestTrailers));
+      // node:http2 also emits 'end' for a stream the client reset ('aborted' first): that is no end of the body,
+      // and passing it on would let the upstream take a truncated request for a complete one.
+      st.on('end', () => { if (!st.aborted) active.onRequestEnd(this.requestTrailers); });
     }
     st.on('drain', () => active.onDownstreamDrain());
     st.on('wantTrailers', () => {

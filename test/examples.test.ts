@@ -1,0 +1,69 @@
+/**
+ * Every configuration under examples/ goes through `weft validate` (the real CLI, as users run it): the
+ * examples must be valid, and the deliberately invalid ones under examples/docs/invalid/ must fail with the
+ * exact message docs/configuration.md shows for them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = join(root, 'src/cli/weft.ts');
+
+/** Bootstrap files (YAML/JSON) under `dir`, relative to the repository root. */
+function configFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
+    const rel = join(dir, e.name);
+    if (e.isDirectory()) out.push(...configFiles(rel));
+    else if (/\.(ya?ml|json)$/.test(e.name)) out.push(rel);
+  }
+  return out.sort();
+}
+
+function validate(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, 'validate', '-c', file], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The `weft: invalid configuration: …` line docs/configuration.md shows after `weft validate -c <file>`. */
+function documentedError(file: string): string | undefined {
+  const doc = readFileSync(join(root, 'docs/configuration.md'), 'utf8');
+  const m = new RegExp(`\\$ npx weft validate -c ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n(weft: .*)\\n`).exec(doc);
+  return m?.[1];
+}
+
+const files = configFiles('examples');
+
+test('there are examples to check', () => {
+  assert.ok(files.length >= 5, files.join(', '));
+  assert.ok(files.some((f) => f.startsWith('examples/docs/invalid/')));
+});
+
+for (const file of files) {
+  const invalid = file.startsWith(join('examples', 'docs', 'invalid') + '/');
+  if (!invalid) {
+    test(`weft validate accepts ${file}`, async () => {
+      const r = await validate(file);
+      assert.equal(r.stderr, '');
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout, `${file}: configuration OK\n`);
+    });
+  } else {
+    test(`weft validate rejects ${file} with the documented message`, async () => {
+      const r = await validate(file);
+      assert.equal(r.code, 1, r.stdout);
+      assert.equal(r.stdout, '');
+      const want = documentedError(relative(root, join(root, file)));
+      assert.ok(want !== undefined, `docs/configuration.md shows no output for ${file}`);
+      assert.equal(r.stderr, want + '\n');
+    });
+  }
+}
