@@ -163,11 +163,7 @@ export class H1Parser {
           break;
         }
         case S_BODY_LENGTH: {
-          const n = Math.min(this.remaining, len - pos);
-          this.remaining -= n;
-          const chunk = buf.subarray(pos, pos + n);
-          pos += n;
-          this.handler.onBody(chunk);
+          pos = this.emitBody(buf, pos, len);
           if (this.state === S_ERROR) return;
           if (this.remaining === 0) {
             this.state = S_HEAD;
@@ -211,11 +207,7 @@ export class H1Parser {
           break;
         }
         case S_CHUNK_DATA: {
-          const n = Math.min(this.remaining, len - pos);
-          this.remaining -= n;
-          const chunk = buf.subarray(pos, pos + n);
-          pos += n;
-          this.handler.onBody(chunk);
+          pos = this.emitBody(buf, pos, len);
           if (this.state === S_ERROR) return;
           if (this.remaining === 0) this.state = S_CHUNK_DATA_CRLF;
           break;
@@ -266,6 +258,14 @@ export class H1Parser {
       this.state = S_HEAD;
       this.handler.onMessageComplete(null);
     }
+  }
+
+  /** Hands the handler up to `remaining` body bytes from `pos`; returns the position after them. */
+  private emitBody(buf: Buffer, pos: number, len: number): number {
+    const n = Math.min(this.remaining, len - pos);
+    this.remaining -= n;
+    this.handler.onBody(buf.subarray(pos, pos + n));
+    return pos + n;
   }
 
   private pauseAt(buf: Buffer, pos: number): void {
