@@ -28,6 +28,20 @@ function statLines(body: string): Map<string, string> {
   return m;
 }
 
+/** simpleBootstrap plus a second cluster `spare` whose only endpoint is marked UNHEALTHY. */
+function withSpareCluster(port: number): string {
+  return simpleBootstrap([port]) + `
+    - name: spare
+      connect_timeout: 1s
+      load_assignment:
+        cluster_name: spare
+        endpoints:
+          - lb_endpoints:
+              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${port} } } }
+                health_status: UNHEALTHY
+`;
+}
+
 /** True when a TCP connection to 127.0.0.1:`port` is refused. */
 async function refused(port: number): Promise<boolean> {
   const s = net.connect(port, '127.0.0.1');
@@ -68,7 +82,7 @@ test('the CLI reports its admin port on stderr and /ready, /server_info, /loggin
 
 test('/stats, /stats/prometheus and /clusters count real traffic under Envoy names', async (t) => {
   const up = await startEchoUpstream(t, 'a');
-  const pp = await startProxyProcess(t, simpleBootstrap([up.port]));
+  const pp = await startProxyProcess(t, withSpareCluster(up.port));
   const port = pp.ports.get('main')!;
   for (let i = 0; i < 5; i++) assert.equal((await request(port, { path: `/ok/${i}` })).status, 200);
 
@@ -109,6 +123,12 @@ test('/stats, /stats/prometheus and /clusters count real traffic under Envoy nam
 
   const clusters = await admin(pp, '/clusters');
   const lines = clusters.body.split('\n');
+  // An endpoint whose health_status is UNHEALTHY shows Envoy's EDS health flag.
+  const spare = `spare::127.0.0.1:${up.port}`;
+  assert.ok(lines.includes(`${spare}::health_flags::/failed_eds_health`), clusters.body);
+  const spareJson = JSON.parse((await admin(pp, '/clusters?format=json')).body).cluster_statuses[1];
+  assert.equal(spareJson.host_statuses[0].health_status.eds_health_status, 'UNHEALTHY');
+  assert.equal(spareJson.host_statuses[0].health_status.failed_active_health_check, undefined);
   const host = `backend::127.0.0.1:${up.port}`;
   for (const want of [`${host}::rq_total::5`, `${host}::rq_success::5`, `${host}::rq_error::0`, `${host}::cx_active::1`, `${host}::health_flags::healthy`, 'backend::added_via_api::false']) {
     assert.ok(lines.includes(want), `missing ${want} in\n${clusters.body}`);
@@ -118,9 +138,9 @@ test('/stats, /stats/prometheus and /clusters count real traffic under Envoy nam
   assert.equal(cj.cluster_statuses[0].host_statuses[0].address.socket_address.port_value, up.port);
 });
 
-test('/config_dump holds the static listener and cluster; /listeners names the bound port', async (t) => {
+test('/config_dump holds the static listener and clusters, and honours resource, name_regex and mask; /listeners names the bound port', async (t) => {
   const up = await startEchoUpstream(t, 'a');
-  const pp = await startProxyProcess(t, simpleBootstrap([up.port]));
+  const pp = await startProxyProcess(t, withSpareCluster(up.port));
   const r = await admin(pp, '/config_dump');
   assert.equal(r.status, 200);
   const dump = JSON.parse(r.body) as { configs: { '@type': string; static_listeners?: { listener: { name: string } }[]; static_clusters?: { cluster: { name: string; load_assignment: unknown } }[] }[] };
@@ -129,11 +149,20 @@ test('/config_dump holds the static listener and cluster; /listeners names the b
   const listeners = dump.configs.find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump')!.static_listeners!;
   assert.deepEqual(listeners.map((l) => l.listener.name), ['main']);
   const clusters = dump.configs.find((c) => c['@type'] === 'type.googleapis.com/envoy.admin.v3.ClustersConfigDump')!.static_clusters!;
-  assert.deepEqual(clusters.map((c) => c.cluster.name), ['backend']);
+  assert.deepEqual(clusters.map((c) => c.cluster.name), ['backend', 'spare']);
   assert.match(JSON.stringify(clusters[0].cluster.load_assignment), new RegExp(`"port_value":${up.port}`));
-  const one = JSON.parse((await admin(pp, '/config_dump?resource=static_clusters')).body);
-  assert.equal(one.configs[0].cluster.name, 'backend');
+  const byResource = JSON.parse((await admin(pp, '/config_dump?resource=static_clusters')).body);
+  assert.deepEqual(byResource.configs.map((c: { cluster: { name: string } }) => c.cluster.name), ['backend', 'spare']);
   assert.equal((await admin(pp, '/config_dump?resource=nope')).status, 404);
+  // name_regex must match the whole name; it filters every resource list.
+  const named = JSON.parse((await admin(pp, '/config_dump?resource=static_clusters&name_regex=' + encodeURIComponent('sp.*'))).body);
+  assert.deepEqual(named.configs.map((c: { cluster: { name: string } }) => c.cluster.name), ['spare']);
+  assert.equal(JSON.parse((await admin(pp, '/config_dump?resource=static_clusters&name_regex=par')).body).configs.length, 0);
+  // mask trims each element of the resource (or each top-level config without one).
+  const masked = JSON.parse((await admin(pp, '/config_dump?resource=static_clusters&mask=cluster.name,cluster.connect_timeout')).body);
+  assert.deepEqual(masked.configs[1], { cluster: { '@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster', name: 'spare', connect_timeout: '1s' } });
+  const top = JSON.parse((await admin(pp, '/config_dump?mask=static_listeners')).body);
+  assert.deepEqual(top.configs.map((c: object) => Object.keys(c)), [['@type'], ['@type'], ['@type', 'static_listeners']]);
   assert.equal((await admin(pp, '/listeners')).body, `main::127.0.0.1:${pp.ports.get('main')}\n`);
 });
 

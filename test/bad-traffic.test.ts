@@ -19,7 +19,8 @@ import {
 } from './support/harness.ts';
 
 const LOG_FORMAT = '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %REQ(:PATH)%\\n';
-const LISTENER_STATS = 'listener.127.0.0.1_0.';
+/** Listener stats are named after the bound address. */
+const listenerStat = (env: Env, name: string): string => `listener.127.0.0.1_${env.port}.${name}`;
 
 interface Env {
   proxy: Proxy;
@@ -131,11 +132,11 @@ async function assertStillServingAndClean(env: Env): Promise<void> {
 async function assertNoLeaks(env: Env): Promise<void> {
   const p = env.proxy;
   const gauges = (): string => JSON.stringify({
-    listener: statValue(p, `${LISTENER_STATS}downstream_cx_active`), cx: statValue(p, hcm('downstream_cx_active')),
+    listener: statValue(p, listenerStat(env, 'downstream_cx_active')), cx: statValue(p, hcm('downstream_cx_active')),
     rq: statValue(p, hcm('downstream_rq_active')), upRq: statValue(p, cluster('upstream_rq_active')),
     upPending: statValue(p, cluster('upstream_rq_pending_active')), backendRq: statValue(p, cluster('upstream_rq_active', 'backend')),
   });
-  await waitFor(() => statValue(p, `${LISTENER_STATS}downstream_cx_active`) === 0 && statValue(p, hcm('downstream_cx_active')) === 0 &&
+  await waitFor(() => statValue(p, listenerStat(env, 'downstream_cx_active')) === 0 && statValue(p, hcm('downstream_cx_active')) === 0 &&
     statValue(p, hcm('downstream_rq_active')) === 0 &&
     statValue(p, cluster('upstream_rq_active')) === 0 && statValue(p, cluster('upstream_rq_pending_active')) === 0 &&
     statValue(p, cluster('upstream_rq_active', 'backend')) === 0 && statValue(p, cluster('upstream_rq_pending_active', 'backend')) === 0,

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import {
   assertBinomial, countBy, deadPort, keepAliveAgent, request, requestMany, startEchoUpstream, startProxy, statValue,
   type EchoUpstream, type SimpleResponse,
@@ -515,4 +516,31 @@ test('local replies made by the router (504 UT, 503 UF) carry the route\'s respo
   assert.equal(statValue(proxy, 'cluster.dead.upstream_rq_503'), 1);
   assert.equal(statValue(proxy, 'cluster.dead.upstream_rq_5xx'), 1);
   assert.equal(statValue(proxy, 'http.routing.downstream_rq_5xx'), 2);
+});
+
+test('over HTTP/2 the :authority selects the virtual host and a gRPC content-type matches grpc routes', async (t) => {
+  const ups = await threeUpstreams(t);
+  const rc = `
+                  virtual_hosts:
+                    - name: api
+                      domains: ["api.example.com"]
+                      routes:
+                        - { match: { prefix: /, grpc: {} }, route: { cluster: c } }
+                        - { match: { prefix: / }, route: { cluster: a } }
+                    - name: other
+                      domains: ["*"]
+                      routes: [{ match: { prefix: / }, route: { cluster: b } }]`;
+  const proxy = await startProxy(t, bootstrap(rc, staticClusters(ups)));
+  const client = http2.connect(`http://127.0.0.1:${proxy.listenerPort('main')}`);
+  t.after(() => client.close());
+  const ask = (headers: http2.OutgoingHttpHeaders): Promise<string> => new Promise((resolve, reject) => {
+    const s = client.request(headers, { endStream: true });
+    s.on('response', (h) => { resolve(String(h['x-upstream'])); s.resume(); });
+    s.on('error', reject);
+  });
+  assert.equal(await ask({ ':path': '/x', ':authority': 'api.example.com' }), 'a');
+  assert.equal(await ask({ ':path': '/x', ':authority': 'API.EXAMPLE.COM' }), 'a');
+  assert.equal(await ask({ ':path': '/x', ':authority': 'www.example.com' }), 'b');
+  assert.equal(await ask({ ':method': 'POST', ':path': '/pkg.Svc/Call', ':authority': 'api.example.com', 'content-type': 'application/grpc' }), 'c');
+  assert.equal(ups[2].requests.at(-1)!.headers.host, 'api.example.com');
 });

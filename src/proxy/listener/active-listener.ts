@@ -30,16 +30,16 @@ export class ActiveListener {
   private readonly server: net.Server;
   private readonly h2: H2Downstream;
   private readonly sockets = new Set<net.Socket>();
-  private readonly cxTotal: Counter;
-  private readonly cxActive: Gauge;
+  private readonly stats: StatsStore;
+  // Named after the bound address (known once bound: port 0 picks one), so port-0 listeners do not share stats.
+  private cxTotal!: Counter;
+  private cxActive!: Gauge;
   boundPort = 0;
 
   constructor(config: ListenerConfig, stats: StatsStore) {
     this.config = config;
     this.h2 = new H2Downstream(config.hcm);
-    const scope = listenerScope(stats, config.statPrefix || formatAddress(config.host, config.port));
-    this.cxTotal = scope.counter('downstream_cx_total');
-    this.cxActive = scope.gauge('downstream_cx_active');
+    this.stats = stats;
     this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
   }
 
@@ -56,6 +56,9 @@ export class ActiveListener {
         this.server.removeListener('error', onError);
         this.server.on('error', () => {});
         this.boundPort = (this.server.address() as net.AddressInfo).port;
+        const scope = listenerScope(this.stats, this.config.statPrefix || formatAddress(host, this.boundPort));
+        this.cxTotal = scope.counter('downstream_cx_total');
+        this.cxActive = scope.gauge('downstream_cx_active');
         resolve();
       });
     });

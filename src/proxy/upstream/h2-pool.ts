@@ -66,11 +66,14 @@ export class H2Pool {
    * a new connection.
    */
   private startOn(session: http2.ClientHttp2Session, ex: H2Exchange): void {
-    ex.start(session);
+    const st = ex.start(session);
     const max = this.options.maxRequestsPerConnection;
     if (max > 0 && ++this.sessionStreams >= max && this.session === session) {
       this.session = null;
-      session.close();
+      // Not at once: nghttp2 refuses a stream whose HEADERS are still queued behind our GOAWAY. close()
+      // lets the session's other open streams finish.
+      if (st === null) session.close();
+      else st.once('close', () => session.close());
     }
   }
 
@@ -178,8 +181,9 @@ class H2Exchange implements UpstreamRequest {
     this.pool = pool;
   }
 
-  start(session: http2.ClientHttp2Session): void {
-    if (this.done) return;
+  /** Opens the stream on `session`; returns it, or null when the exchange is over or could not start. */
+  start(session: http2.ClientHttp2Session): http2.ClientHttp2Stream | null {
+    if (this.done) return null;
     const h = this.head;
     const endStream = this.bodyLength === BODY_NONE;
     let st: http2.ClientHttp2Stream;
@@ -193,7 +197,7 @@ class H2Exchange implements UpstreamRequest {
       st = session.request(hdrs, { endStream, waitForTrailers: !endStream });
     } catch (e) {
       this.fail('connection_termination', (e as Error).message);
-      return;
+      return null;
     }
     this.stream = st;
     this.handler.onUpstreamConnected?.(this.pool.host);
@@ -243,6 +247,7 @@ class H2Exchange implements UpstreamRequest {
     }
     if (this.ended) st.end();
     if (this.needDrain) { this.needDrain = false; this.handler.onUpstreamDrain(); }
+    return st;
   }
 
   sendData(chunk: Buffer): boolean {
