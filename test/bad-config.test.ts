@@ -241,18 +241,20 @@ describe('weft proxy fails cleanly when it cannot bind', { concurrency: 2 }, () 
   });
 
   test('a valid config runs (control): weft proxy binds, and SIGTERM releases the port with exit 0', async (t) => {
-    const port = await deadPort();
-    const file = writeConfig(t, bootstrap(LISTENER('main', port)));
+    // Port 0: a port picked in advance could be taken by a concurrent test before the proxy binds it.
+    const file = writeConfig(t, bootstrap(LISTENER('main', 0)));
     const child = spawn(process.execPath, [WEFT, 'proxy', '-c', file, '--admin-port', '0'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => { stderr += d; });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     const deadline = Date.now() + 15_000;
-    while (!stderr.includes(`listener main on 127.0.0.1:${port}`)) {
+    let m: RegExpMatchArray | null;
+    while ((m = /listener main on 127\.0\.0\.1:(\d+)/.exec(stderr)) === null) {
       if (Date.now() > deadline || child.exitCode !== null) assert.fail(`the proxy did not start: ${stderr}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    const port = Number(m[1]);
     assert.equal(await portIsFree(port), false, 'the listener is bound');
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

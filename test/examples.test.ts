@@ -65,7 +65,14 @@ describe('weft validate on every example', { concurrency: 4 }, () => {
         assert.equal(r.stdout, '');
         const want = documentedError(file);
         assert.ok(want !== undefined, `docs/configuration.md shows no output for ${file}`);
-        assert.equal(r.stderr, want + '\n');
+        // The field path and the explanation are as documented; where the field is written
+        // (` (file:line:col)`), when given, must name this file.
+        const loc = / \((\S+):\d+:\d+\)$/;
+        const got = r.stderr.replace(/\n$/, '');
+        assert.equal(got.replace(loc, ''), want.replace(loc, ''));
+        const where = loc.exec(got);
+        if (where !== null) assert.equal(where[1], file);
+        assert.ok(r.stderr.endsWith('\n') && !got.includes('\n'), 'one line');
       });
     }
   }

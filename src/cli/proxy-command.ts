@@ -1,17 +1,24 @@
 /** `weft proxy` and `weft validate`. */
-import { loadBootstrapFile } from '../proxy/bootstrap.ts';
+import { readFileSync } from 'node:fs';
+import { loadBootstrapFile, locate } from '../proxy/bootstrap.ts';
 import { Proxy, compileBootstrap } from '../proxy/proxy.ts';
 import { StatsStore } from '../telemetry/stats.ts';
 import { ClusterManager } from '../proxy/upstream/cluster-manager.ts';
 import { ConfigError } from '../xds/config-error.ts';
 import { startAdmin } from '../proxy/admin/proxy-admin.ts';
 
-function reportConfigError(e: unknown): number {
-  if (e instanceof ConfigError) {
-    process.stderr.write(`weft: invalid configuration: ${e.message}\n`);
-    return 1;
+/** Prints a ConfigError with `file:line:col` of the offending field when it can be found. */
+function reportConfigError(e: unknown, file: string): number {
+  if (!(e instanceof ConfigError)) throw e;
+  let msg = e.message;
+  if (e.path !== '' && !msg.includes(`(${file}:`) && !e.path.startsWith(file)) {
+    try {
+      const where = locate(readFileSync(file, 'utf8'), e.path);
+      if (where) msg += ` (${file}:${where.line}:${where.col})`;
+    } catch { /* the file was readable a moment ago; the message stands without a position */ }
   }
-  throw e;
+  process.stderr.write(`weft: invalid configuration: ${msg}\n`);
+  return 1;
 }
 
 export async function validateConfig(file: string): Promise<number> {
@@ -20,7 +27,7 @@ export async function validateConfig(file: string): Promise<number> {
     const stats = new StatsStore();
     compileBootstrap(b, stats, new ClusterManager(stats));
   } catch (e) {
-    return reportConfigError(e);
+    return reportConfigError(e, file);
   }
   process.stdout.write(`${file}: configuration OK\n`);
   return 0;
@@ -34,7 +41,7 @@ export async function runProxy(file: string, opts: ProxyCommandOptions): Promise
   try {
     proxy = await Proxy.start(loadBootstrapFile(file));
   } catch (e) {
-    if (e instanceof ConfigError) return reportConfigError(e);
+    if (e instanceof ConfigError) return reportConfigError(e, file);
     process.stderr.write(`weft: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }

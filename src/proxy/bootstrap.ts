@@ -246,7 +246,8 @@ const PATH_SEGMENT = /\.?([^.[\]]+)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]/gy;
  * Finds the line and column where `path` (`static_resources.clusters[0].connect_timeout`) is written, or the
  * deepest part of it that is. JSON is YAML, so one walker serves both formats. Error path only: it reparses.
  */
-function locate(text: string, path: string): { line: number; col: number } | undefined {
+/** Where the field at `path` (proto field path) is written in YAML or JSON `text`, if it can be found. */
+export function locate(text: string, path: string): { line: number; col: number } | undefined {
   if (!path) return undefined;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, merge: true, uniqueKeys: false });
