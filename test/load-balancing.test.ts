@@ -152,8 +152,8 @@ test('cookie, query_parameter and source_ip hash policies give affinity', async 
   assert.equal((await spread(t, proxy, 30, () => ({}))).size, 1, 'one client address, one upstream');
   const bySource = new Map<string, Set<string>>();
   const port = proxy.listenerPort('main');
-  for (let i = 0; i < 120; i++) {
-    const src = `127.0.${1 + (i % 40)}.9`;
+  for (let i = 0; i < 200; i++) {
+    const src = `127.0.${1 + (i % 100)}.9`;
     const r = await request(port, { path: '/', localAddress: src });
     let s = bySource.get(src);
     if (s === undefined) { s = new Set(); bySource.set(src, s); }
@@ -161,7 +161,7 @@ test('cookie, query_parameter and source_ip hash policies give affinity', async 
   }
   for (const [src, s] of bySource) assert.equal(s.size, 1, `source ${src} went to ${[...s]}`);
   const reached = new Set([...bySource.values()].flatMap((s) => [...s]));
-  assert.equal(reached.size, 3, `40 source addresses reached ${[...reached]}`);
+  assert.equal(reached.size, 3, `100 source addresses reached ${[...reached]}`);
 });
 
 test('locality weights split traffic between localities (locality_weighted_lb_config)', async (t) => {

@@ -123,9 +123,9 @@ export class H2Pool {
       this.waiting = [];
       for (let i = 0; i < w.length; i++) {
         if (this.session !== session) {
-          // The session reached max_requests_per_connection: the rest wait for the next one.
+          // The session reached max_requests_per_connection (or went away): the rest wait for the next one.
           this.waiting = w.slice(i);
-          this.connect();
+          if (this.session === null) this.connect();
           break;
         }
         this.pendingDone();
