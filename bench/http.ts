@@ -117,7 +117,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     if (unknown.length > 0) throw new Error(`BENCH_TARGETS: unknown target(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
     if (!targets.includes('direct')) targets = ['direct', ...targets]; // the baseline of every ratio
   }
-  const weftEntry = env.BENCH_WEFT_ENTRY ?? 'src';
+  const weftEntry = env.BENCH_WEFT_ENTRY ?? 'bin';
   if (weftEntry !== 'src' && weftEntry !== 'bin') throw new Error(`BENCH_WEFT_ENTRY must be src or bin, got ${JSON.stringify(weftEntry)}`);
   const pin = env.BENCH_NO_PIN !== '1' && availableParallelism() >= 2;
   const proxyCpu = env.BENCH_PROXY_CPU ?? '1';
