@@ -13,12 +13,15 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'src/cli/weft.ts');
 
+/** Not bootstraps: xDS resource files and a gRPC client bootstrap (checked by test/xds-server.test.ts). */
+const NOT_BOOTSTRAPS = new Set([join('examples', 'control-plane')]);
+
 /** Bootstrap files (YAML/JSON) under `dir`, relative to the repository root. */
 function configFiles(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(join(root, dir), { withFileTypes: true })) {
     const rel = join(dir, e.name);
-    if (e.isDirectory()) out.push(...configFiles(rel));
+    if (e.isDirectory()) { if (!NOT_BOOTSTRAPS.has(rel)) out.push(...configFiles(rel)); }
     else if (/\.(ya?ml|json)$/.test(e.name)) out.push(rel);
   }
   return out.sort();

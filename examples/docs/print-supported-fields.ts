@@ -15,7 +15,9 @@ import { BootstrapSchema } from '../../src/xds/gen/envoy/config/bootstrap/v3/boo
 /** Sections of the reference, first match wins. */
 const GROUPS: readonly (readonly [title: string, test: (typeName: string) => boolean])[] = [
   ['Bootstrap', (t) => t.startsWith('envoy.config.bootstrap.') || t === 'envoy.config.core.v3.Node'],
-  ['Listeners', (t) => t.startsWith('envoy.config.listener.') || t === 'envoy.config.core.v3.Address' || t === 'envoy.config.core.v3.SocketAddress'],
+  ['Listeners', (t) => t.startsWith('envoy.config.listener.') || t.startsWith('envoy.extensions.filters.listener.') || t === 'envoy.config.core.v3.Address' || t === 'envoy.config.core.v3.SocketAddress' || t === 'envoy.config.core.v3.CidrRange'],
+  ['TLS', (t) => t.startsWith('envoy.extensions.transport_sockets.') || t === 'envoy.config.core.v3.TransportSocket'],
+  ['TCP proxy', (t) => t.startsWith('envoy.extensions.filters.network.tcp_proxy.')],
   ['HTTP connection manager', (t) => t.startsWith('envoy.extensions.filters.') || t === 'envoy.config.core.v3.HttpProtocolOptions'],
   ['Routes', (t) => t.startsWith('envoy.config.route.')],
   ['Load balancing', (t) => /LbConfig|LoadBalancingPolicy|load_balancing_policies|TypedStruct|TypedExtensionConfig|RuntimeDouble/.test(t)],

@@ -3,6 +3,7 @@
  *   weft proxy -c bootstrap.yaml     run the proxy from an Envoy v3 bootstrap (YAML or JSON)
  *   weft validate -c bootstrap.yaml  check a bootstrap without running it
  *   weft demo                        the front-proxy example with two sample upstreams
+ *   weft control --xds-dir DIR       the xDS (ADS) server, serving resource files from DIR
  */
 import { parseArgs } from 'node:util';
 import { WEFT_VERSION } from '../proxy/proxy.ts';
@@ -13,6 +14,8 @@ Usage:
   weft proxy -c <bootstrap.yaml|json> [--admin-port N]   run the proxy
   weft validate -c <bootstrap.yaml|json>                 check a config and exit
   weft demo                                              run examples/front-proxy with sample upstreams
+  weft control --xds-dir DIR [--xds-port 15010] [--debug-port 15014] [--debounce-ms 100]
+                                                         the xDS server (ADS, SotW + delta) for files in DIR
   weft sample-service <name> <port>                      a sample upstream that echoes requests as JSON
   weft version
 `;
@@ -32,6 +35,21 @@ async function main(argv: string[]): Promise<number> {
       if (!values.config) { process.stderr.write('weft validate: -c <bootstrap file> is required\n'); return 2; }
       const { validateConfig } = await import('./proxy-command.ts');
       return validateConfig(values.config);
+    }
+    case 'control': {
+      const { values } = parseArgs({ args: rest, options: { 'xds-dir': { type: 'string' }, 'xds-port': { type: 'string' }, 'debug-port': { type: 'string' }, 'debounce-ms': { type: 'string' }, host: { type: 'string' } } });
+      if (!values['xds-dir']) { process.stderr.write('weft control: --xds-dir <directory> is required\n'); return 2; }
+      const { runControl, parseNumberOption } = await import('./control-command.ts');
+      let opts;
+      try {
+        opts = {
+          xdsDir: values['xds-dir'], host: values.host ?? '0.0.0.0',
+          xdsPort: parseNumberOption('xds-port', values['xds-port'], 15010),
+          debugPort: parseNumberOption('debug-port', values['debug-port'], 15014),
+          debounceMs: parseNumberOption('debounce-ms', values['debounce-ms'], 100, 60_000),
+        };
+      } catch (e) { process.stderr.write(`weft control: ${(e as Error).message}\n`); return 2; }
+      return runControl(opts);
     }
     case 'demo': {
       const { runDemo } = await import('./demo-command.ts');

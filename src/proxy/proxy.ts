@@ -76,7 +76,7 @@ export class Proxy {
   get healthFailing(): boolean { return this.healthCheckFailed; }
   set healthFailing(failing: boolean) {
     this.healthCheckFailed = failing;
-    for (const l of this.listeners) l.config.hcm.draining = failing || this.drained.has(l);
+    for (const l of this.listeners) l.setDraining(failing || this.drained.has(l));
   }
 
   /** Compiles and starts; on any error nothing stays bound. */

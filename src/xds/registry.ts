@@ -61,6 +61,8 @@ import { file_envoy_extensions_load_balancing_policies_ring_hash_v3_ring_hash } 
 import { file_envoy_extensions_load_balancing_policies_maglev_v3_maglev } from './gen/envoy/extensions/load_balancing_policies/maglev/v3/maglev_pb.js';
 import { file_envoy_extensions_load_balancing_policies_wrr_locality_v3_wrr_locality } from './gen/envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality_pb.js';
 import { file_envoy_extensions_load_balancing_policies_pick_first_v3_pick_first } from './gen/envoy/extensions/load_balancing_policies/pick_first/v3/pick_first_pb.js';
+// retry extensions
+import { file_envoy_extensions_retry_host_previous_hosts_v3_previous_hosts } from './gen/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts_pb.js';
 
 /**
  * `TypedStruct` (xds.type.v3 and its older twin udpa.type.v1): an extension config written as JSON inside a
@@ -126,4 +128,5 @@ export const xdsRegistry: Registry = createRegistry(
   file_envoy_extensions_load_balancing_policies_maglev_v3_maglev,
   file_envoy_extensions_load_balancing_policies_wrr_locality_v3_wrr_locality,
   file_envoy_extensions_load_balancing_policies_pick_first_v3_pick_first,
+  file_envoy_extensions_retry_host_previous_hosts_v3_previous_hosts,
 );

@@ -10,6 +10,8 @@ export interface DownstreamCodecStream {
   /** `ip:port` of the peer and of the local address. */
   readonly remoteAddress: string;
   readonly localAddress: string;
+  /** SNI of a TLS-terminated connection ('' or absent when none). */
+  readonly requestedServerName?: string;
   sendHeaders(status: number, headers: string[], endStream: boolean): void;
   /** false: the downstream is slow; wait for the stream's onDownstreamDrain. */
   sendData(chunk: Buffer): boolean;

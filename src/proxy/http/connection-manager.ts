@@ -15,7 +15,8 @@ import { encodeGrpcMessage, grpcStatusForHttp, Replies, type LocalReply } from '
 import { DeadlineList, touch, type DeadlineEntry } from '../../util/deadline-list.ts';
 import type { Counter, Gauge, Histogram, StatsScope } from '../../telemetry/stats.ts';
 import { Router, type ClusterLookup } from './router.ts';
-import type { RouteTable } from './route/route-table.ts';
+import type { RouteEntry, RouteTable } from './route/route-table.ts';
+import { FILTER_STOP, type FilterStreamCallbacks, type HttpFilterFactory, type HttpStreamFilter } from '../filters/http/filter.ts';
 import { httpDate } from '../../util/http-date.ts';
 
 /** An access logger as the connection manager uses it. */
@@ -29,6 +30,8 @@ export interface HcmConfig {
   routeTable(): RouteTable;
   readonly clusters: ClusterLookup;
   readonly accessLoggers: readonly StreamLogger[];
+  /** The HTTP filters before the router, in order; null when the router is alone (no per-stream filter work). */
+  readonly httpFilters: readonly HttpFilterFactory[] | null;
   readonly generateRequestId: boolean;
   readonly useRemoteAddress: boolean;
   readonly xffNumTrustedHops: number;
@@ -135,7 +138,7 @@ class RequestTimer implements DeadlineEntry {
  * One request/response exchange on a downstream connection. Created by a codec per request.
  * It is also the stream-idle-timeout entry (intrusive deadline list: no timer per stream).
  */
-export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
+export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry, FilterStreamCallbacks {
   dlPrev: DeadlineEntry | null = null;
   dlNext: DeadlineEntry | null = null;
   dlList: DeadlineList | null = null;
@@ -155,7 +158,15 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
   requestComplete = false;
   private router: Router | null = null;
   private requestTimer: RequestTimer | null = null;
-  /** Response headers sent downstream (for %RESP()% and stats). */
+  /** The matched route (null before matching or when none matched). */
+  route: RouteEntry | null = null;
+  /** Per-stream HTTP filters (null entries: the factory had nothing to do); null without filters. */
+  private filters: (HttpStreamFilter | null)[] | null = null;
+  /** Index of the filter that stopped decoding (-1 when none is stopped). */
+  private stoppedAt = -1;
+  /** Request body that arrived while a filter held the request (handed to the router when it starts). */
+  pendingBody: Buffer[] | null = null;
+  pendingTrailers: string[] | null = null;
 
   constructor(config: HcmConfig, codec: DownstreamCodecStream, head: RequestHead, bodyLength: number, upgrade: string) {
     this.config = config;
@@ -172,6 +183,7 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     info.request = head;
     info.downstreamRemoteAddress = codec.remoteAddress;
     info.downstreamLocalAddress = codec.localAddress;
+    info.requestedServerName = codec.requestedServerName ?? '';
     const s = config.stats;
     s.downstream_rq_total.inc();
     s.downstream_rq_active.inc();
@@ -189,6 +201,58 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     if (cfg.draining && cfg.codecType === 'HTTP1') { /* connection: close is added by the codec */ }
     const table = cfg.routeTable();
     const route = table.match(head);
+    this.route = route;
+    const factories = cfg.httpFilters;
+    if (factories !== null) {
+      const filters: (HttpStreamFilter | null)[] = new Array(factories.length);
+      for (let i = 0; i < factories.length; i++) filters[i] = factories[i].create(this);
+      this.filters = filters;
+      this.runDecodeFilters(0);
+      return;
+    }
+    this.routeRequest(route);
+  }
+
+  /** Runs decodeHeaders of filters[from…]; when all continued, the request goes to routing. */
+  private runDecodeFilters(from: number): void {
+    const filters = this.filters!;
+    for (let i = from; i < filters.length; i++) {
+      const f = filters[i];
+      if (f === null) continue;
+      if (f.decodeHeaders(this, this.requestComplete) === FILTER_STOP) {
+        if (this.state !== S_OPEN) return; // the filter replied locally
+        this.stoppedAt = i;
+        if (!this.requestComplete) this.codec.pauseRequestBody();
+        return;
+      }
+      if (this.state !== S_OPEN) return;
+    }
+    this.routeRequest(this.route);
+  }
+
+  /** A filter that returned FILTER_STOP lets the request go on (FilterStreamCallbacks). */
+  continueDecoding(): void {
+    const at = this.stoppedAt;
+    if (at < 0 || this.state !== S_OPEN) return;
+    this.stoppedAt = -1;
+    if (!this.requestComplete) this.codec.resumeRequestBody();
+    this.runDecodeFilters(at + 1);
+  }
+
+  /** The most specific typed_per_filter_config for filter `name`: the route's, else its virtual host's. */
+  perFilterConfig(name: string): unknown {
+    const route = this.route;
+    if (route === null) return undefined;
+    const rc = route.perFilterConfigs;
+    if (rc !== null) { const c = rc.get(name); if (c !== undefined) return c; }
+    const vc = route.virtualHost.perFilterConfigs;
+    return vc === null ? undefined : vc.get(name);
+  }
+
+  /** After the filters: direct responses, redirects, or the router. */
+  private routeRequest(route: RouteEntry | null): void {
+    const cfg = this.config;
+    const head = this.head;
     if (route === null) {
       cfg.stats.no_route.inc();
       this.sendLocalReply(Replies.noRoute(`${head.authority}${head.path}`));
@@ -262,6 +326,13 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     if (this.state !== S_OPEN) return;
     this.state = S_RESPONDING;
     setHeader(headers, 'server', this.config.serverName);
+    const filters = this.filters;
+    if (filters !== null) {
+      for (let i = filters.length - 1; i >= 0; i--) {
+        const f = filters[i];
+        if (f !== null && f.encodeHeaders !== undefined) f.encodeHeaders(this, status, headers, endStream);
+      }
+    }
     const info = this.info;
     info.responseCode = status;
     info.responseHeaders = headers;
@@ -301,7 +372,7 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     headers.push('date', httpDate());
     if (this.isGrpc && reply.flag !== 0) {
       // gRPC clients understand trailers-only responses, not HTTP error pages.
-      headers.push('content-type', 'application/grpc', 'grpc-status', String(grpcStatusForHttp(reply.status)), 'grpc-message', encodeGrpcMessage(reply.body.trim()));
+      headers.push('content-type', 'application/grpc', 'grpc-status', String(reply.grpcStatus ?? grpcStatusForHttp(reply.status)), 'grpc-message', encodeGrpcMessage(reply.body.trim()));
       this.encodeHeaders(200, headers, true);
       return;
     }
@@ -333,6 +404,7 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     this.info.bytesReceived += chunk.length;
     this.touchIdle();
     if (this.router !== null) this.router.onRequestData(chunk);
+    else if (this.filters !== null && this.state === S_OPEN) (this.pendingBody ??= []).push(chunk);
   }
 
   onRequestEnd(trailers: string[] | null): void {
@@ -340,6 +412,7 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     this.info.lastDownstreamRxMs = performance.now();
     if (this.requestTimer !== null && this.requestTimer.dlList !== null) this.requestTimer.dlList.remove(this.requestTimer);
     if (this.router !== null) this.router.onRequestEnd(trailers);
+    else if (this.filters !== null) this.pendingTrailers = trailers;
   }
 
   onDownstreamReset(_reason: string): void {
@@ -405,6 +478,10 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry {
     this.state = S_DONE;
     if (this.dlList !== null) this.dlList.remove(this);
     if (this.requestTimer !== null && this.requestTimer.dlList !== null) this.requestTimer.dlList.remove(this.requestTimer);
+    const filters = this.filters;
+    if (filters !== null) {
+      for (let i = 0; i < filters.length; i++) { const f = filters[i]; if (f !== null && f.onDestroy !== undefined) f.onDestroy(); }
+    }
     const info = this.info;
     info.endMs = performance.now();
     const s = this.config.stats;

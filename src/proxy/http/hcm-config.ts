@@ -7,7 +7,6 @@ import { HttpConnectionManager_CodecType } from '../../xds/gen/envoy/extensions/
 import type { Duration } from '@bufbuild/protobuf/wkt';
 import { ConfigError, joinPath } from '../../xds/config-error.ts';
 import { declareSupported } from '../../xds/supported.ts';
-import { unpackAny } from '../../xds/json.ts';
 import { xdsRegistry } from '../../xds/registry.ts';
 import { DeadlineList } from '../../util/deadline-list.ts';
 import type { StatsStore } from '../../telemetry/stats.ts';
@@ -16,6 +15,8 @@ import { HcmStats, type HcmConfig, type StreamLogger } from './connection-manage
 import type { ClusterLookup } from './router.ts';
 import { compileRouteConfiguration, type RouteTable } from './route/route-table.ts';
 import { compileAccessLogs } from '../../telemetry/access-log/access-log.ts';
+import { compileHttpFilters } from '../filters/http/registry.ts';
+import type { HttpFilterFactory } from '../filters/http/filter.ts';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 export const HCM_TYPE_URL = `type.googleapis.com/${HCM}`;
@@ -58,6 +59,7 @@ class CompiledHcm implements HcmConfig {
   table!: RouteTable;
   clusters!: ClusterLookup;
   accessLoggers: StreamLogger[] = [];
+  httpFilters: readonly HttpFilterFactory[] | null = null;
   generateRequestId = true;
   useRemoteAddress = false;
   xffNumTrustedHops = 0;
@@ -87,17 +89,9 @@ export function compileHttpConnectionManager(hcm: HttpConnectionManager, path: s
   }
   const rs = hcm.routeSpecifier;
   if (rs.case !== 'routeConfig') throw new ConfigError(path, rs.case === undefined ? 'route_config is required' : `${rs.case} is not supported yet: use route_config`);
-  c.table = compileRouteConfiguration(rs.value, joinPath(path, 'route_config'), { knownClusters: ctx.knownClusters });
-  // HTTP filters: the router must be present and last (Envoy's rule); it is the only one so far.
-  const filters = hcm.httpFilters;
-  if (filters.length === 0) throw new ConfigError(joinPath(path, 'http_filters'), 'must end with envoy.filters.http.router');
-  filters.forEach((f, i) => {
-    const fp = joinPath(joinPath(path, 'http_filters'), i);
-    if (f.configType.case !== 'typedConfig') throw new ConfigError(fp, 'typed_config is required');
-    const msg = unpackAny(f.configType.value, joinPath(fp, 'typed_config'));
-    if (msg.$typeName !== ROUTER) throw new ConfigError(joinPath(fp, 'typed_config'), `unsupported HTTP filter ${msg.$typeName}`);
-    if (i !== filters.length - 1) throw new ConfigError(fp, 'the router filter must be the last HTTP filter');
-  });
+  c.table = compileRouteConfiguration(rs.value, joinPath(path, 'route_config'), { knownClusters: ctx.knownClusters, stats: ctx.stats });
+  // HTTP filters (src/proxy/filters/http): the router must be present and last (Envoy's rule).
+  c.httpFilters = compileHttpFilters(hcm.httpFilters, joinPath(path, 'http_filters'), { stats: ctx.stats, statPrefix: hcm.statPrefix });
   c.accessLoggers = compileAccessLogs(hcm.accessLog, joinPath(path, 'access_log'), xdsRegistry, { stats: ctx.stats });
   c.generateRequestId = hcm.generateRequestId ?? true;
   c.useRemoteAddress = hcm.useRemoteAddress ?? false;

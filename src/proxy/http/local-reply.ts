@@ -13,6 +13,8 @@ export interface LocalReply {
   details: string;
   /** Human-readable body (text/plain). */
   body: string;
+  /** gRPC status for gRPC requests (fault filter grpc_status aborts); derived from `status` when unset. */
+  grpcStatus?: number | undefined;
 }
 
 /** Standard local replies, keyed by cause, with Envoy's statuses. */

@@ -42,4 +42,6 @@ export class StreamInfo {
   downstreamLocalAddress = '';
   /** The x-request-id of this stream. */
   requestId = '';
+  /** SNI the downstream client asked for (TLS), '' when none (%REQUESTED_SERVER_NAME%). */
+  requestedServerName = '';
 }

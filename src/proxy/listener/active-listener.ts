@@ -1,46 +1,118 @@
 /**
- * A bound listener: accepts connections and hands each to the HTTP codec its connection manager asks
- * for. With `codec_type: AUTO` the first bytes decide: the HTTP/2 connection preface means h2c (prior
- * knowledge), anything else HTTP/1.x.
+ * A bound listener. For each accepted connection it runs the listener filters (tls_inspector,
+ * http_inspector) over the first bytes without consuming them, picks a filter chain with
+ * filter_chain_match, terminates TLS if the chain has a DownstreamTlsContext, and hands the connection to
+ * the chain's network filter: the HTTP connection manager (HTTP/1.1 or HTTP/2, chosen by ALPN over TLS or
+ * by the HTTP/2 preface with `codec_type: AUTO`) or the TCP proxy.
  */
 import net from 'node:net';
-import type { HcmConfig } from '../http/connection-manager.ts';
+import type tls from 'node:tls';
 import { H1ServerConnection } from '../http/h1/server-connection.ts';
 import { H2Downstream } from '../http/h2/server.ts';
-import type { Counter, Gauge, StatsStore } from '../../telemetry/stats.ts';
+import type { HcmConfig } from '../http/connection-manager.ts';
+import type { Counter, Gauge, StatsScope, StatsStore } from '../../telemetry/stats.ts';
 import { listenerScope } from '../../telemetry/stat-scopes.ts';
 import { formatAddress } from '../../util/address.ts';
+import { TcpProxySession } from '../tcp/tcp-proxy.ts';
+import { SslStats, TlsTerminator } from '../tls/downstream-tls.ts';
+import { HELLO_NEED_MORE, HELLO_TLS, HELLO_TOO_LARGE, parseClientHello } from './client-hello.ts';
+import { detectHttp } from './http-inspector.ts';
+import type { ConnectionFacts } from './filter-chain-match.ts';
+import type { FilterChainConfig, ListenerConfig } from './listener-config.ts';
+
+export type { ListenerConfig } from './listener-config.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-/** A compiled listener: where to bind and what runs on each connection. */
-export interface ListenerConfig {
-  readonly name: string;
-  readonly host: string;
-  readonly port: number;
-  readonly hcm: HcmConfig;
-  /** `stat_prefix`: listener stats are `listener.<stat_prefix>.*` instead of `listener.<address>.*` when set. */
-  readonly statPrefix?: string;
-  /** Where in the config it came from, for bind errors. */
-  readonly path: string;
+/** A filter chain's running parts on this listener. */
+class ChainRuntime {
+  readonly config: FilterChainConfig;
+  readonly h2: H2Downstream | null;
+  tls: TlsTerminator | null = null;
+  constructor(config: FilterChainConfig) {
+    this.config = config;
+    this.h2 = config.network.kind === 'hcm' ? new H2Downstream(config.network.hcm) : null;
+  }
+}
+
+/** `listener.<address>.*` counters of the listener-filter and chain-selection steps. */
+class ListenerStats {
+  readonly cxTotal: Counter;
+  readonly cxActive: Gauge;
+  readonly noFilterChainMatch: Counter;
+  readonly preCxTimeout: Counter;
+  readonly ssl: SslStats;
+  readonly tlsFound: Counter;
+  readonly tlsNotFound: Counter;
+  readonly sniFound: Counter;
+  readonly sniNotFound: Counter;
+  readonly alpnFound: Counter;
+  readonly alpnNotFound: Counter;
+  readonly clientHelloTooLarge: Counter;
+  /** http_inspector results, by Envoy's names: http10_found, http11_found, http2_found. */
+  readonly httpFound: Record<string, Counter>;
+  readonly httpNotFound: Counter;
+  constructor(scope: StatsScope) {
+    this.cxTotal = scope.counter('downstream_cx_total');
+    this.cxActive = scope.gauge('downstream_cx_active');
+    this.noFilterChainMatch = scope.counter('no_filter_chain_match');
+    this.preCxTimeout = scope.counter('downstream_pre_cx_timeout');
+    this.ssl = new SslStats(scope);
+    this.tlsFound = scope.counter('tls_inspector.tls_found');
+    this.tlsNotFound = scope.counter('tls_inspector.tls_not_found');
+    this.sniFound = scope.counter('tls_inspector.sni_found');
+    this.sniNotFound = scope.counter('tls_inspector.sni_not_found');
+    this.alpnFound = scope.counter('tls_inspector.alpn_found');
+    this.alpnNotFound = scope.counter('tls_inspector.alpn_not_found');
+    this.clientHelloTooLarge = scope.counter('tls_inspector.client_hello_too_large');
+    this.httpFound = {
+      'http/1.0': scope.counter('http_inspector.http10_found'),
+      'http/1.1': scope.counter('http_inspector.http11_found'),
+      h2c: scope.counter('http_inspector.http2_found'),
+    };
+    this.httpNotFound = scope.counter('http_inspector.http_not_found');
+  }
+}
+
+/** Per-connection state while listener filters read the first bytes. */
+class Inspection {
+  buf: Buffer | null = null;
+  /** Index of the next listener filter to run. */
+  next = 0;
+  readonly facts: ConnectionFacts;
+  constructor(facts: ConnectionFacts) { this.facts = facts; }
 }
 
 export class ActiveListener {
   readonly config: ListenerConfig;
   private readonly server: net.Server;
-  private readonly h2: H2Downstream;
+  private readonly chains: ChainRuntime[];
+  private readonly byConfig = new Map<FilterChainConfig, ChainRuntime>();
   private readonly sockets = new Set<net.Socket>();
   private readonly stats: StatsStore;
   // Named after the bound address (known once bound: port 0 picks one), so port-0 listeners do not share stats.
-  private cxTotal!: Counter;
-  private cxActive!: Gauge;
+  private lstats!: ListenerStats;
   boundPort = 0;
 
   constructor(config: ListenerConfig, stats: StatsStore) {
     this.config = config;
-    this.h2 = new H2Downstream(config.hcm);
     this.stats = stats;
-    this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.onConnection(s));
+    this.chains = config.chains.map((c) => new ChainRuntime(c));
+    for (const c of this.chains) this.byConfig.set(c.config, c);
+    // Half-open allowed so the TCP proxy can pass a client's FIN on; HTTP chains switch it off per socket.
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (s) => this.onConnection(s));
+  }
+
+  /** The HTTP connection managers of this listener's chains. */
+  get hcms(): HcmConfig[] {
+    const out: HcmConfig[] = [];
+    for (const c of this.config.chains) if (c.network.kind === 'hcm') out.push(c.network.hcm);
+    return out;
+  }
+
+  /** Sets the drain state of every HTTP connection manager (see Proxy.healthFailing). */
+  setDraining(draining: boolean): void {
+    for (const h of this.hcms) h.draining = draining;
   }
 
   /** Binds; rejects with a message naming the listener and address (e.g. the port is in use). */
@@ -57,22 +129,121 @@ export class ActiveListener {
         this.server.on('error', () => {});
         this.boundPort = (this.server.address() as net.AddressInfo).port;
         const scope = listenerScope(this.stats, this.config.statPrefix || formatAddress(host, this.boundPort));
-        this.cxTotal = scope.counter('downstream_cx_total');
-        this.cxActive = scope.gauge('downstream_cx_active');
+        this.lstats = new ListenerStats(scope);
+        for (const c of this.chains) {
+          if (c.config.tls !== null) c.tls = new TlsTerminator(c.config.tls, this.lstats.ssl, (s) => this.onSecure(s, c));
+        }
         resolve();
       });
     });
   }
 
   private onConnection(socket: net.Socket): void {
-    this.cxTotal.inc();
-    this.cxActive.inc();
+    this.lstats.cxTotal.inc();
+    this.lstats.cxActive.inc();
     this.sockets.add(socket);
-    socket.once('close', () => { this.cxActive.dec(); this.sockets.delete(socket); });
-    const hcm = this.config.hcm;
-    if (hcm.codecType === 'HTTP1') { new H1ServerConnection(socket, hcm, null); return; }
-    if (hcm.codecType === 'HTTP2') { this.h2.accept(socket, null); return; }
+    socket.once('close', () => { this.lstats.cxActive.dec(); this.sockets.delete(socket); });
     socket.on('error', () => {});
+    const facts: ConnectionFacts = {
+      destinationPort: socket.localPort ?? 0,
+      destinationIp: socket.localAddress ?? '',
+      sourceIp: socket.remoteAddress ?? '',
+      transportProtocol: 'raw_buffer',
+      serverName: '',
+      applicationProtocols: [],
+    };
+    if (this.config.listenerFilters.length === 0) { this.dispatch(socket, null, facts); return; }
+    const insp = new Inspection(facts);
+    const ms = this.config.listenerFiltersTimeoutMs;
+    if (ms > 0) {
+      socket.setTimeout(ms);
+      socket.once('timeout', () => {
+        if (this.config.continueOnListenerFiltersTimeout) { this.finishInspection(socket, insp); return; }
+        this.lstats.preCxTimeout.inc();
+        socket.destroy();
+      });
+    }
+    socket.on('data', (d: Buffer) => this.onInspectData(socket, insp, d));
+    // EOF before the listener filters could decide: nothing to route.
+    socket.on('end', () => { if (insp.next >= 0) socket.destroy(); });
+  }
+
+  /** Runs the remaining listener filters over what has arrived; returns when one needs more bytes. */
+  private onInspectData(socket: net.Socket, insp: Inspection, d: Buffer): void {
+    const buf = insp.buf === null ? d : Buffer.concat([insp.buf, d]);
+    insp.buf = buf;
+    const filters = this.config.listenerFilters;
+    const facts = insp.facts;
+    const st = this.lstats;
+    while (insp.next < filters.length) {
+      if (filters[insp.next] === 'tls_inspector') {
+        const r = parseClientHello(buf);
+        if (r.status === HELLO_NEED_MORE) return;
+        if (r.status === HELLO_TOO_LARGE) { st.clientHelloTooLarge.inc(); socket.destroy(); return; }
+        if (r.status === HELLO_TLS) {
+          st.tlsFound.inc();
+          facts.transportProtocol = 'tls';
+          facts.serverName = r.sni;
+          if (r.sni !== '') st.sniFound.inc();
+          else st.sniNotFound.inc();
+          if (r.alpn.length > 0) { st.alpnFound.inc(); facts.applicationProtocols = r.alpn; }
+          else st.alpnNotFound.inc();
+        } else {
+          st.tlsNotFound.inc();
+        }
+      } else if (facts.transportProtocol === 'raw_buffer') {
+        // http_inspector looks at plaintext only (as Envoy's does).
+        const p = detectHttp(buf);
+        if (p === null) return;
+        if (p === '') st.httpNotFound.inc();
+        else { st.httpFound[p].inc(); facts.applicationProtocols = [p]; }
+      }
+      insp.next++;
+    }
+    this.finishInspection(socket, insp);
+  }
+
+  private finishInspection(socket: net.Socket, insp: Inspection): void {
+    insp.next = -1;
+    socket.pause();
+    socket.removeAllListeners('data');
+    socket.removeAllListeners('end');
+    socket.removeAllListeners('timeout');
+    socket.setTimeout(0);
+    this.dispatch(socket, insp.buf, insp.facts);
+  }
+
+  /** Picks the chain and starts its transport socket and network filter. */
+  private dispatch(socket: net.Socket, initial: Buffer | null, facts: ConnectionFacts): void {
+    const chain = this.config.selector.select(facts);
+    const rt = chain === null ? undefined : this.byConfig.get(chain);
+    if (rt === undefined) { this.lstats.noFilterChainMatch.inc(); socket.destroy(); return; }
+    if (rt.tls !== null) {
+      socket.pause();
+      if (initial !== null) socket.unshift(initial);
+      rt.tls.accept(socket);
+      return;
+    }
+    this.startNetworkFilter(socket, initial, rt, facts.serverName);
+  }
+
+  private onSecure(s: tls.TLSSocket, rt: ChainRuntime): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+    this.startNetworkFilter(s, null, rt, typeof s.servername === 'string' ? s.servername : '');
+  }
+
+  private startNetworkFilter(socket: net.Socket, initial: Buffer | null, rt: ChainRuntime, sni: string): void {
+    const nf = rt.config.network;
+    if (nf.kind === 'tcp') { new TcpProxySession(nf.tcp, socket, initial, sni); return; }
+    socket.allowHalfOpen = false;
+    this.serveHttp(socket, initial, nf.hcm, rt.h2!);
+  }
+
+  private serveHttp(socket: net.Socket, initial: Buffer | null, hcm: HcmConfig, h2: H2Downstream): void {
+    const alpn = (socket as tls.TLSSocket).alpnProtocol;
+    if (hcm.codecType === 'HTTP2' || alpn === 'h2') { socket.pause(); h2.accept(socket, initial); return; }
+    if (hcm.codecType === 'HTTP1' || typeof alpn === 'string' || alpn === false) { new H1ServerConnection(socket, hcm, initial); socket.resume(); return; }
     // Until the codec is known, the connection idle timeout still applies: a client that connects and sends
     // nothing (or half a preface) must not hold the connection forever.
     let onIdle: (() => void) | null = null;
@@ -81,42 +252,47 @@ export class ActiveListener {
       socket.setTimeout(hcm.idleTimeoutMs);
       socket.once('timeout', onIdle);
     }
-    this.detect(socket, null, onIdle);
+    if (initial !== null && initial.length > 0) { this.detected(socket, initial, hcm, h2, onIdle); return; }
+    this.detect(socket, null, hcm, h2, onIdle);
+    socket.resume();
   }
 
   /** Reads until the bytes either are or cannot be the HTTP/2 preface. */
-  private detect(socket: net.Socket, got: Buffer | null, onIdle: (() => void) | null): void {
-    socket.once('data', (d: Buffer) => {
-      const buf = got === null ? d : Buffer.concat([got, d]);
-      const n = Math.min(buf.length, H2_PREFACE.length);
-      const prefixMatches = buf.compare(H2_PREFACE, 0, n, 0, n) === 0;
-      if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf, onIdle); return; }
-      // The codec owns the connection's timeouts from here.
-      if (onIdle !== null) { socket.setTimeout(0); socket.removeListener('timeout', onIdle); }
-      if (prefixMatches) {
-        // node:http2 consumes bytes unshifted into a paused socket; resuming here would lose them.
-        socket.pause();
-        this.h2.accept(socket, buf);
-      } else {
-        new H1ServerConnection(socket, this.config.hcm, buf);
-      }
-    });
+  private detect(socket: net.Socket, got: Buffer | null, hcm: HcmConfig, h2: H2Downstream, onIdle: (() => void) | null): void {
+    socket.once('data', (d: Buffer) => this.detected(socket, got === null ? d : Buffer.concat([got, d]), hcm, h2, onIdle));
+  }
+
+  private detected(socket: net.Socket, buf: Buffer, hcm: HcmConfig, h2: H2Downstream, onIdle: (() => void) | null): void {
+    const n = Math.min(buf.length, H2_PREFACE.length);
+    const prefixMatches = buf.compare(H2_PREFACE, 0, n, 0, n) === 0;
+    if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf, hcm, h2, onIdle); return; }
+    // The codec owns the connection's timeouts from here.
+    if (onIdle !== null) { socket.setTimeout(0); socket.removeListener('timeout', onIdle); }
+    if (prefixMatches) {
+      // node:http2 consumes bytes unshifted into a paused socket; resuming here would lose them.
+      socket.pause();
+      h2.accept(socket, buf);
+    } else {
+      new H1ServerConnection(socket, hcm, buf);
+      socket.resume();
+    }
   }
 
   /** Stops accepting; existing HTTP/1.1 connections close after their current response, HTTP/2 gets GOAWAY. */
   drain(): void {
-    this.config.hcm.draining = true;
+    this.setDraining(true);
     this.server.close();
-    this.h2.drain();
+    for (const c of this.chains) c.h2?.drain();
   }
 
   /** Stops accepting and closes every connection now. */
   async close(): Promise<void> {
-    this.config.hcm.draining = true;
-    this.h2.drain();
+    this.setDraining(true);
+    for (const c of this.chains) { c.h2?.drain(); c.tls?.close(); }
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     // Flush and release access log files.
-    await Promise.all(this.config.hcm.accessLoggers.map((l) => l.close()));
+    const loggers = this.config.chains.flatMap((c) => c.network.kind === 'hcm' ? c.network.hcm.accessLoggers : c.network.tcp.accessLoggers);
+    await Promise.all(loggers.map((l) => l.close()));
   }
 }

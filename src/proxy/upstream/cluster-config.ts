@@ -18,9 +18,10 @@ import { ConfigError, joinPath } from '../../xds/config-error.ts';
 import { unpackAnyAs } from '../../xds/json.ts';
 import { declareSupported } from '../../xds/supported.ts';
 import { Host, HostSet, type Locality } from './host.ts';
-import type { ResourceLimits } from './cluster-stats.ts';
+import type { ResourceLimits, RetryBudget } from './cluster-stats.ts';
 import type { LoadBalancerFactory } from './lb/load-balancer.ts';
 import { compileLbPolicy, lbFactoryFor, type LbPolicyConfig } from './lb/load-balancer-factory.ts';
+import { compileUpstreamTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tls.ts';
 
 /** How a cluster learns its members. EDS and ORIGINAL_DST come later. */
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
@@ -86,8 +87,12 @@ export interface ClusterConfig {
   readonly limits: Readonly<ResourceLimits>;
   /** Circuit-breaker limits for HIGH-priority routes (same defaults). */
   readonly limitsHigh: Readonly<ResourceLimits>;
+  /** `retry_budget` of the DEFAULT-priority thresholds (it replaces max_retries); null when unset. */
+  readonly retryBudget: Readonly<RetryBudget> | null;
   /** Soft limit on bytes buffered per connection (`per_connection_buffer_limit_bytes`, default 1 MiB). */
   readonly bufferLimitBytes: number;
+  /** TLS origination (`transport_socket` with an UpstreamTlsContext); null for plaintext. */
+  readonly upstreamTls: UpstreamTlsConfig | null;
 }
 
 /** The typed_extension_protocol_options key for upstream HTTP options. */
@@ -137,7 +142,9 @@ export function compileClusterConfig(cluster: Cluster, path: string): ClusterCon
     ...http,
     limits: breakers.normal,
     limitsHigh: breakers.high,
+    retryBudget: breakers.retryBudget,
     bufferLimitBytes,
+    upstreamTls: compileUpstreamTransportSocket(cluster.transportSocket, joinPath(path, 'transport_socket')),
   });
 }
 
@@ -326,9 +333,10 @@ function compileHttpOptions(cluster: Cluster, path: string): HttpOptions {
   return { protocol, idleTimeoutMs, maxRequestsPerConnection: maxRequests ?? 0, http2Settings: Object.freeze(http2Settings) };
 }
 
-function compileCircuitBreakers(cb: CircuitBreakers | undefined, path: string): { normal: Readonly<ResourceLimits>; high: Readonly<ResourceLimits> } {
+function compileCircuitBreakers(cb: CircuitBreakers | undefined, path: string): { normal: Readonly<ResourceLimits>; high: Readonly<ResourceLimits>; retryBudget: Readonly<RetryBudget> | null } {
   let normal = DEFAULT_LIMITS;
   let high = DEFAULT_LIMITS;
+  let retryBudget: Readonly<RetryBudget> | null = null;
   const seen = new Set<RoutingPriority>();
   cb?.thresholds.forEach((t, i) => {
     const tp = joinPath(joinPath(path, 'thresholds'), i);
@@ -343,10 +351,17 @@ function compileCircuitBreakers(cb: CircuitBreakers | undefined, path: string): 
       maxRequests: t.maxRequests ?? DEFAULT_LIMITS.maxRequests,
       maxRetries: t.maxRetries ?? DEFAULT_LIMITS.maxRetries,
     });
+    let budget: Readonly<RetryBudget> | null = null;
+    if (t.retryBudget !== undefined) {
+      const bp = joinPath(tp, 'retry_budget');
+      const pct = t.retryBudget.budgetPercent?.value ?? 20;
+      if (!(pct >= 0 && pct <= 100)) throw new ConfigError(joinPath(bp, 'budget_percent.value'), 'must be between 0 and 100');
+      budget = Object.freeze({ percent: pct, minConcurrency: t.retryBudget.minRetryConcurrency ?? 3 });
+    }
     if (t.priority === RoutingPriority.HIGH) high = limits;
-    else normal = limits;
+    else { normal = limits; retryBudget = budget; }
   });
-  return { normal, high };
+  return { normal, high, retryBudget };
 }
 
 /** A Duration in ms; 'positive' rejects <= 0, 'non-negative' rejects < 0 (0 then means "disabled"). */
@@ -365,6 +380,7 @@ declareSupported('envoy.config.cluster.v3.Cluster', [
   'name', 'alt_stat_name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'load_assignment',
   'circuit_breakers', 'http_protocol_options', 'http2_protocol_options', 'common_http_protocol_options',
   'max_requests_per_connection', 'typed_extension_protocol_options', 'dns_refresh_rate', 'dns_lookup_family',
+  'transport_socket',
 ]);
 declareSupported('envoy.config.endpoint.v3.ClusterLoadAssignment', ['cluster_name', 'endpoints']);
 declareSupported('envoy.config.endpoint.v3.LocalityLbEndpoints', ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority']);
@@ -374,7 +390,9 @@ declareSupported('envoy.config.core.v3.Address', ['socket_address']);
 declareSupported('envoy.config.core.v3.SocketAddress', ['address', 'port_value']);
 declareSupported('envoy.config.core.v3.Locality', ['region', 'zone', 'sub_zone']);
 declareSupported('envoy.config.cluster.v3.CircuitBreakers', ['thresholds']);
-declareSupported('envoy.config.cluster.v3.CircuitBreakers.Thresholds', ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries']);
+declareSupported('envoy.config.cluster.v3.CircuitBreakers.Thresholds', ['priority', 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'retry_budget']);
+declareSupported('envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget', ['budget_percent', 'min_retry_concurrency']);
+declareSupported('envoy.type.v3.Percent', ['value']);
 declareSupported('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', ['common_http_protocol_options', 'explicit_http_config']);
 declareSupported('envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig', ['http_protocol_options', 'http2_protocol_options']);
 declareSupported('envoy.config.core.v3.HttpProtocolOptions', ['idle_timeout', 'max_requests_per_connection']);

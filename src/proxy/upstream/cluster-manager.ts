@@ -35,12 +35,13 @@ export class Cluster implements UpstreamCluster {
     this.config = config;
     this.scope = clusterScope(store, config.statName);
     this.stats = new ClusterStats(this.scope);
-    this.resources = new ClusterResources(config.limits, this.stats);
+    this.resources = new ClusterResources(config.limits, this.stats, config.retryBudget);
     this.poolOptions = {
       connectTimeoutMs: config.connectTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       maxRequestsPerConnection: config.maxRequestsPerConnection,
       bufferLimitBytes: config.bufferLimitBytes,
+      tls: config.upstreamTls,
     };
     this.hostSet = config.hosts;
     this.lb = config.lbFactory(this.hostSet);
@@ -105,6 +106,10 @@ export class Cluster implements UpstreamCluster {
     if (up !== null) { res.requests++; res.publish(); }
     return up;
   }
+
+  /** Takes a retry slot (circuit breaker max_retries or retry_budget); false when none is free. */
+  tryStartRetry(): boolean { return this.resources.tryStartRetry(); }
+  endRetry(): void { this.resources.endRetry(); }
 
   onResult(host: Host, latencyMs: number, ok: boolean): void {
     this.resources.requests--;

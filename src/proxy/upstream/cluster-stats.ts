@@ -21,10 +21,17 @@ export class ClusterStats {
   readonly upstream_rq_pending_active: Gauge;
   readonly upstream_rq_pending_overflow: Counter;
   readonly upstream_rq_timeout: Counter;
+  readonly upstream_rq_per_try_timeout: Counter;
+  readonly upstream_rq_per_try_idle_timeout: Counter;
   readonly upstream_rq_rx_reset: Counter;
   readonly upstream_rq_tx_reset: Counter;
   /** Requests sent again (so far only HTTP/2 streams the upstream refused unprocessed). */
   readonly upstream_rq_retry: Counter;
+  readonly upstream_rq_retry_success: Counter;
+  readonly upstream_rq_retry_limit_exceeded: Counter;
+  /** Retries refused by max_retries or the retry budget. */
+  readonly upstream_rq_retry_overflow: Counter;
+  readonly remaining_retries: Gauge;
   readonly upstream_rq_completed: Counter;
   readonly upstream_rq_xx: readonly Counter[];
   readonly upstream_rq_time: Histogram;
@@ -61,9 +68,15 @@ export class ClusterStats {
     this.upstream_rq_pending_active = scope.gauge('upstream_rq_pending_active');
     this.upstream_rq_pending_overflow = scope.counter('upstream_rq_pending_overflow');
     this.upstream_rq_timeout = scope.counter('upstream_rq_timeout');
+    this.upstream_rq_per_try_timeout = scope.counter('upstream_rq_per_try_timeout');
+    this.upstream_rq_per_try_idle_timeout = scope.counter('upstream_rq_per_try_idle_timeout');
     this.upstream_rq_rx_reset = scope.counter('upstream_rq_rx_reset');
     this.upstream_rq_tx_reset = scope.counter('upstream_rq_tx_reset');
     this.upstream_rq_retry = scope.counter('upstream_rq_retry');
+    this.upstream_rq_retry_success = scope.counter('upstream_rq_retry_success');
+    this.upstream_rq_retry_limit_exceeded = scope.counter('upstream_rq_retry_limit_exceeded');
+    this.upstream_rq_retry_overflow = scope.counter('upstream_rq_retry_overflow');
+    this.remaining_retries = scope.gauge('circuit_breakers.default.remaining_retries');
     this.upstream_rq_completed = scope.counter('upstream_rq_completed');
     this.upstream_rq_xx = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));
     this.upstream_rq_time = scope.histogram('upstream_rq_time');
@@ -95,16 +108,46 @@ export interface ResourceLimits {
   maxRetries: number;
 }
 
+/** `retry_budget`: concurrent retries may be `percent` % of active + pending requests, but at least `minConcurrency`. */
+export interface RetryBudget {
+  percent: number;
+  minConcurrency: number;
+}
+
 /** Live resource usage of a cluster, shared by all its pools, checked against its limits. */
 export class ClusterResources {
   connections = 0;
   pending = 0;
   requests = 0;
+  /** Retries in flight (counted from the retry decision until that attempt ends). */
+  retries = 0;
   readonly limits: ResourceLimits;
   readonly stats: ClusterStats;
-  constructor(limits: ResourceLimits, stats: ClusterStats) {
+  readonly retryBudget: RetryBudget | null;
+  constructor(limits: ResourceLimits, stats: ClusterStats, retryBudget: RetryBudget | null = null) {
     this.limits = limits;
     this.stats = stats;
+    this.retryBudget = retryBudget;
+    this.publish();
+  }
+
+  /** The concurrent-retry limit now: the retry budget when configured (it replaces max_retries), else max_retries. */
+  maxRetriesNow(): number {
+    const b = this.retryBudget;
+    if (b === null) return this.limits.maxRetries;
+    return Math.max(b.minConcurrency, Math.floor((b.percent / 100) * (this.requests + this.pending)));
+  }
+
+  /** Takes a retry slot; false (and upstream_rq_retry_overflow) when the breaker or budget is full. */
+  tryStartRetry(): boolean {
+    if (this.retries >= this.maxRetriesNow()) { this.stats.upstream_rq_retry_overflow.inc(); return false; }
+    this.retries++;
+    this.publish();
+    return true;
+  }
+
+  endRetry(): void {
+    this.retries--;
     this.publish();
   }
   /** Refreshes Envoy's `remaining_*` gauges. */
@@ -112,5 +155,6 @@ export class ClusterResources {
     this.stats.remaining_cx.set(Math.max(0, this.limits.maxConnections - this.connections));
     this.stats.remaining_pending.set(Math.max(0, this.limits.maxPendingRequests - this.pending));
     this.stats.remaining_rq.set(Math.max(0, this.limits.maxRequests - this.requests));
+    this.stats.remaining_retries.set(Math.max(0, this.limits.maxRetries - this.retries));
   }
 }

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { tlsFailureReason, type UpstreamTlsConfig } from '../tls/upstream-tls.ts';
 import type { RequestHead } from '../http/request-head.ts';
 import { H1Parser, KIND_RESPONSE, type H1ParserHandler } from '../http/h1/parser.ts';
 import type { Host } from './host.ts';
@@ -14,6 +15,8 @@ export interface PoolOptions {
   maxRequestsPerConnection: number;
   /** Request body bytes buffered while waiting for a connection before the router must pause. */
   bufferLimitBytes: number;
+  /** TLS origination settings; null or absent for plaintext. */
+  tls?: UpstreamTlsConfig | null;
 }
 
 /** Body framing requested by the router for the upstream request. */
@@ -229,9 +232,17 @@ class H1Connection implements H1ParserHandler {
     this.pool = pool;
     this.parser = new H1Parser(KIND_RESPONSE, this);
     const host = pool.host;
-    this.socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+    const tlsConfig = pool.options.tls;
+    if (tlsConfig) {
+      this.socket = tlsConfig.connect(host.address, host.port, H1_ALPN);
+      this.socket.on('secureConnect', () => this.onConnect());
+      // The handshake's failure (untrusted certificate, SAN mismatch, …) is the transport failure reason.
+      this.socket.on('error', (e: NodeJS.ErrnoException) => { if (!this.connected && this.connectError === '') this.connectError = e.code === 'ECONNREFUSED' ? '' : tlsFailureReason(e); });
+    } else {
+      this.socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+      this.socket.on('connect', () => this.onConnect());
+    }
     this.connectTimer = setTimeout(onConnectTimeout, pool.options.connectTimeoutMs, this);
-    this.socket.on('connect', () => this.onConnect());
     this.socket.on('data', (d: Buffer) => this.onData(d));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('close', () => this.onClose());
@@ -460,3 +471,5 @@ class H1Connection implements H1ParserHandler {
 }
 
 function onConnectTimeout(c: H1Connection): void { c.connectTimedOut(); }
+
+const H1_ALPN: readonly string[] = ['http/1.1'];

@@ -10,6 +10,9 @@ import type { Host } from './host.ts';
 import type { ClusterResources } from './cluster-stats.ts';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
 import { BODY_NONE, type PoolOptions } from './h1-pool.ts';
+import { tlsFailureReason } from '../tls/upstream-tls.ts';
+
+const H2_ALPN: readonly string[] = ['h2'];
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -103,10 +106,22 @@ export class H2Pool {
     stats.upstream_cx_active.inc();
     res.publish();
     const h = this.host;
-    const authority = h.address.includes(':') ? `http://[${h.address}]:${h.port}` : `http://${h.address}:${h.port}`;
+    const tlsConfig = this.options.tls;
+    const scheme = tlsConfig ? 'https' : 'http';
+    const authority = h.address.includes(':') ? `${scheme}://[${h.address}]:${h.port}` : `${scheme}://${h.address}:${h.port}`;
     const opened = performance.now();
+    let failure = '';
     // Nagle off from the start: node:http2 forbids touching the session's socket once it is attached.
-    const session = http2.connect(authority, { settings: { enablePush: false, ...this.settings }, maxSessionMemory: 64, createConnection: () => net.connect({ host: h.address, port: h.port, noDelay: true }) });
+    const session = http2.connect(authority, {
+      settings: { enablePush: false, ...this.settings },
+      maxSessionMemory: 64,
+      createConnection: () => {
+        if (!tlsConfig) return net.connect({ host: h.address, port: h.port, noDelay: true });
+        const s = tlsConfig.connect(h.address, h.port, H2_ALPN);
+        s.on('error', (e: NodeJS.ErrnoException) => { if (failure === '' && e.code !== 'ECONNREFUSED') failure = tlsFailureReason(e); });
+        return s;
+      },
+    });
     this.session = session;
     this.connected = false;
     this.sessionStreams = 0;
@@ -146,7 +161,7 @@ export class H2Pool {
         stats.upstream_cx_connect_fail.inc();
         const w = this.waiting;
         this.waiting = [];
-        for (const ex of w) { this.pendingDone(); ex.fail('connect_failure', 'connection refused or timed out'); }
+        for (const ex of w) { this.pendingDone(); ex.fail('connect_failure', failure || 'connection refused or timed out'); }
       } else if (this.waiting.length > 0 && !this.closed && this.session === null) {
         // Requests queued for a session that went away; none is connecting for them yet.
         this.connect();

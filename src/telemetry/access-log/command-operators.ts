@@ -157,8 +157,7 @@ const SIMPLE: Record<string, () => CommandOperator> = {
   DOWNSTREAM_LOCAL_ADDRESS: () => new StringOperator((i) => orNull(i.downstreamLocalAddress)),
   DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: () => new StringOperator((i) => withoutPort(i.downstreamLocalAddress)),
   DOWNSTREAM_LOCAL_PORT: () => new NumberOperator((i) => portOf(i.downstreamLocalAddress)),
-  // No TLS on StreamInfo yet: always unset, as Envoy renders it for plaintext connections.
-  REQUESTED_SERVER_NAME: () => new ConstantOperator(null),
+  REQUESTED_SERVER_NAME: () => new StringOperator((i) => orNull(i.requestedServerName)),
   STREAM_ID: () => new StringOperator((i) => orNull(i.requestId)),
   HOSTNAME: () => new ConstantOperator(hostname() || null),
 };

@@ -5,6 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { H1Parser, KIND_REQUEST, type H1ParserHandler } from './parser.ts';
 import type { DownstreamCodecStream } from '../codec.ts';
 import { ActiveStream, type HcmConfig } from '../connection-manager.ts';
@@ -60,6 +61,9 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
   readonly parser: H1Parser;
   readonly remoteAddress: string;
   readonly localAddress: string;
+  /** SNI and scheme of the connection: `https` when TLS was terminated before this codec. */
+  readonly requestedServerName: string;
+  private readonly scheme: string;
   private readonly remoteIp: string;
   protocol = 'HTTP/1.1';
   private stream: ActiveStream | null = null;
@@ -84,6 +88,9 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     this.remoteIp = socket.remoteAddress ?? '';
     this.remoteAddress = formatAddress(this.remoteIp, socket.remotePort ?? 0);
     this.localAddress = formatAddress(socket.localAddress ?? '', socket.localPort ?? 0);
+    const tlsSocket = socket as TLSSocket;
+    this.scheme = tlsSocket.encrypted === true ? 'https' : 'http';
+    this.requestedServerName = typeof tlsSocket.servername === 'string' ? tlsSocket.servername : '';
     this.parser = new H1Parser(KIND_REQUEST, this, config.maxRequestHeadersBytes, config.maxRequestHeadersCount);
     const s = config.stats;
     s.downstream_cx_total.inc();
@@ -182,7 +189,7 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     this.requestDone = bodyLength === BODY_NONE;
     this.responseChunked = false;
     this.responseCloseDelimited = false;
-    const head: RequestHead = { method: p.method, path, authority, scheme: 'http', headers: p.headers, remoteAddress: this.remoteIp };
+    const head: RequestHead = { method: p.method, path, authority, scheme: this.scheme, headers: p.headers, remoteAddress: this.remoteIp };
     if (p.expectContinue && bodyLength !== BODY_NONE) this.socket.write(CONTINUE);
     let upgrade = p.upgrade === '' ? '' : p.upgrade.toLowerCase();
     if (upgrade === 'h2c') {
@@ -232,7 +239,7 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
 
   /** A reply for a request that never became a stream (unparseable, or its head timed out): a stream of its own so it is logged and counted. */
   private replyWithoutRequest(reply: LocalReply, method: string): void {
-    const head: RequestHead = { method, path: '-', authority: '', scheme: 'http', headers: [], remoteAddress: this.remoteIp };
+    const head: RequestHead = { method, path: '-', authority: '', scheme: this.scheme, headers: [], remoteAddress: this.remoteIp };
     // Framing state of the previous response on this connection must not leak into this one.
     this.method = 'GET';
     this.responseChunked = false;

@@ -4,6 +4,7 @@
  */
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { DownstreamCodecStream } from '../codec.ts';
 import { ActiveStream, type HcmConfig } from '../connection-manager.ts';
 import type { RequestHead } from '../request-head.ts';
@@ -98,6 +99,8 @@ export class H2Downstream {
     if (state !== undefined) { state.active++; stream.once('close', state.onStreamClose); }
     const sock = stream.session?.socket;
     const codec = new H2ServerStream(stream, sock ? formatAddress(sock.remoteAddress ?? '', sock.remotePort ?? 0) : '', sock ? formatAddress(sock.localAddress ?? '', sock.localPort ?? 0) : '');
+    const sn = (sock as TLSSocket | undefined)?.servername;
+    if (typeof sn === 'string') codec.requestedServerName = sn;
     const method = headers[':method'] ?? '';
     const path = headers[':path'];
     const authority = headers[':authority'] ?? headers.host ?? '';
@@ -146,6 +149,7 @@ class H2ServerStream implements DownstreamCodecStream {
   readonly protocol = 'HTTP/2';
   readonly remoteAddress: string;
   readonly localAddress: string;
+  requestedServerName = '';
   private readonly stream: http2.ServerHttp2Stream;
   private active: ActiveStream | null = null;
   private trailers: string[] | null = null;

@@ -17,11 +17,12 @@ import { compileRegexRewrite, type RegexRewrite } from './re2.ts';
 import { compileHashPolicy, type HashPolicy } from './hash-policy.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
 import { RequestHeaderRef } from './request-header.ts';
+import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 declareSupported('envoy.config.route.v3.RouteAction', [
   'cluster', 'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite',
   'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'host_rewrite_header', 'append_x_forwarded_host',
-  'timeout', 'hash_policy',
+  'timeout', 'hash_policy', 'retry_policy', 'max_grpc_timeout',
 ]);
 declareSupported('envoy.config.route.v3.WeightedCluster', ['clusters', 'total_weight', 'header_name']);
 declareSupported('envoy.config.route.v3.WeightedCluster.ClusterWeight', [
@@ -95,6 +96,10 @@ export class RouteAction {
   readonly appendXForwardedHost: boolean;
   /** The hash policy, null when the route has none. */
   readonly hashPolicy: HashPolicy | null;
+  /** The route's own `retry_policy` (the virtual host's applies when null; see RouteEntry.retryPolicy). */
+  readonly retryPolicy: RetryPolicy | null;
+  /** `max_grpc_timeout` in ms: -1 when unset (grpc-timeout is then ignored), 0 = no cap. */
+  readonly maxGrpcTimeoutMs: number;
   /** Weighted entries with header mutations or host rewrites, by cluster name; null when none has any. */
   private readonly transformsByCluster: ReadonlyMap<string, WeightedClusterEntry> | null;
 
@@ -103,7 +108,10 @@ export class RouteAction {
     randomValueHeader: RequestHeaderRef | null; clusterNotFoundStatus: number; timeoutMs: number; prefixRewrite: string;
     regexRewrite: RegexRewrite | null; hostRewriteLiteral: string; hostRewriteHeader: RequestHeaderRef | null;
     autoHostRewrite: boolean; appendXForwardedHost: boolean; hashPolicy: HashPolicy | null;
+    retryPolicy?: RetryPolicy | null; maxGrpcTimeoutMs?: number;
   }) {
+    this.retryPolicy = init.retryPolicy ?? null;
+    this.maxGrpcTimeoutMs = init.maxGrpcTimeoutMs ?? -1;
     this.cluster = init.cluster;
     this.clusterHeader = init.clusterHeader;
     this.weightedClusters = init.weightedClusters;
@@ -297,5 +305,7 @@ export function compileRouteAction(a: RouteActionProto, path: string, opts: Rout
     prefixRewrite, regexRewrite, hostRewriteLiteral, hostRewriteHeader, autoHostRewrite,
     appendXForwardedHost: a.appendXForwardedHost,
     hashPolicy: compileHashPolicy(a.hashPolicy, joinPath(path, 'hash_policy')),
+    retryPolicy: a.retryPolicy === undefined ? null : compileRetryPolicy(a.retryPolicy, joinPath(path, 'retry_policy')),
+    maxGrpcTimeoutMs: a.maxGrpcTimeout === undefined ? -1 : durationMs(a.maxGrpcTimeout, joinPath(path, 'max_grpc_timeout')),
   });
 }

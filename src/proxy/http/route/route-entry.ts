@@ -15,10 +15,13 @@ import { compileDirectResponseAction, type DirectResponseAction } from './direct
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
 import { queryStart, rewriteTarget, setAuthority } from './path-rewrite.ts';
 import type { VirtualHost } from './virtual-host.ts';
+import type { StatsStore } from '../../../telemetry/stats.ts';
+import { compilePerFilterConfigs } from '../../filters/http/registry.ts';
+import type { RetryPolicy } from './retry-policy.ts';
 
 declareSupported('envoy.config.route.v3.Route', [
   'name', 'match', 'route', 'redirect', 'direct_response', 'request_headers_to_add', 'request_headers_to_remove',
-  'response_headers_to_add', 'response_headers_to_remove',
+  'response_headers_to_add', 'response_headers_to_remove', 'typed_per_filter_config', 'per_request_buffer_limit_bytes',
 ]);
 
 /** What a matched route does; discriminated by `kind` ('route' | 'redirect' | 'direct_response'). */
@@ -32,6 +35,8 @@ export interface RouteConfigLevel {
   readonly mostSpecificHeaderMutationsWins: boolean;
   readonly maxDirectResponseBodyBytes: number;
   readonly knownClusters: ReadonlySet<string> | undefined;
+  /** Where per-route filter configs register their stats (local rate limit). */
+  readonly stats: StatsStore;
 }
 
 /** A compiled route. */
@@ -45,11 +50,21 @@ export class RouteEntry {
   /** Header mutations in application order (Envoy: route, virtual host, route configuration, unless reversed). */
   private readonly requestMutations: readonly HeaderMutation[];
   private readonly responseMutations: readonly HeaderMutation[];
+  /** The retry policy in force: the route action's, else the virtual host's; null for none. */
+  readonly retryPolicy: RetryPolicy | null;
+  /** Request body bytes kept for retries (`per_request_buffer_limit_bytes` of the route, else the virtual host; default 64 KiB). */
+  readonly bufferLimitBytes: number;
+  /** Compiled `typed_per_filter_config` by filter name; null when the route has none. */
+  readonly perFilterConfigs: ReadonlyMap<string, unknown> | null;
 
   constructor(init: {
     name: string; action: RouteEntryAction; virtualHost: VirtualHost; matcher: CompiledRouteMatch;
     requestMutations: readonly HeaderMutation[]; responseMutations: readonly HeaderMutation[];
+    perFilterConfigs?: ReadonlyMap<string, unknown> | null; bufferLimitBytes?: number;
   }) {
+    this.bufferLimitBytes = init.bufferLimitBytes ?? init.virtualHost.bufferLimitBytes;
+    this.perFilterConfigs = init.perFilterConfigs ?? null;
+    this.retryPolicy = init.action.kind === 'route' ? (init.action.retryPolicy ?? init.virtualHost.retryPolicy) : null;
     this.name = init.name;
     this.action = init.action;
     this.virtualHost = init.virtualHost;
@@ -147,5 +162,7 @@ export function compileRoute(r: Route, vh: VirtualHost, level: RouteConfigLevel,
     matcher,
     requestMutations: ordered(req, vh.requestMutation, level.requestMutation, wins),
     responseMutations: ordered(resp, vh.responseMutation, level.responseMutation, wins),
+    perFilterConfigs: compilePerFilterConfigs(r.typedPerFilterConfig, joinPath(path, 'typed_per_filter_config'), level.stats),
+    bufferLimitBytes: r.perRequestBufferLimitBytes,
   });
 }

@@ -23,6 +23,7 @@ import { asciiLower } from './string-matcher.ts';
 import { DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES } from './direct-response-action.ts';
 import { compileVirtualHost, type VirtualHost } from './virtual-host.ts';
 import type { RouteConfigLevel, RouteEntry } from './route-entry.ts';
+import { StatsStore } from '../../../telemetry/stats.ts';
 
 export type { RouteEntry, RouteEntryAction } from './route-entry.ts';
 export type { RouteAction, WeightedClusterEntry } from './route-action.ts';
@@ -49,6 +50,8 @@ export interface RouteTableOptions {
    * (Envoy validates static route tables this way), unless the configuration sets `validate_clusters: false`.
    */
   readonly knownClusters?: ReadonlySet<string>;
+  /** Stats store for per-route filter configs (a private one when not given). */
+  readonly stats?: StatsStore;
 }
 
 /** A compiled, immutable route configuration. */
@@ -147,6 +150,7 @@ export function compileRouteConfiguration(rc: RouteConfiguration, path: string, 
     mostSpecificHeaderMutationsWins: rc.mostSpecificHeaderMutationsWins,
     maxDirectResponseBodyBytes: rc.maxDirectResponseBodySizeBytes ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES,
     knownClusters: validate ? opts.knownClusters : undefined,
+    stats: opts.stats ?? new StatsStore(),
   };
 
   const exact = new Map<string, VirtualHost>();

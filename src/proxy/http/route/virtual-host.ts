@@ -6,10 +6,12 @@ import { ConfigError, joinPath } from '../../../xds/config-error.ts';
 import { declareSupported } from '../../../xds/supported.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
 import { compileRoute, type RouteConfigLevel, type RouteEntry } from './route-entry.ts';
+import { compilePerFilterConfigs } from '../../filters/http/registry.ts';
+import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 
 declareSupported('envoy.config.route.v3.VirtualHost', [
   'name', 'domains', 'routes', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
-  'response_headers_to_remove',
+  'response_headers_to_remove', 'typed_per_filter_config', 'retry_policy', 'per_request_buffer_limit_bytes',
 ]);
 
 /** A compiled virtual host. */
@@ -22,6 +24,12 @@ export class VirtualHost {
   readonly routes: readonly RouteEntry[] = [];
   readonly requestMutation: HeaderMutation | null;
   readonly responseMutation: HeaderMutation | null;
+  /** Compiled `typed_per_filter_config` by filter name (routes' own configs win); null when none. */
+  perFilterConfigs: ReadonlyMap<string, unknown> | null = null;
+  /** The virtual host's `retry_policy` (routes without their own use it); null when unset. */
+  retryPolicy: RetryPolicy | null = null;
+  /** `per_request_buffer_limit_bytes`: request body kept for retries (default 64 KiB, Envoy's buffer limit). */
+  bufferLimitBytes = 64 * 1024;
 
   constructor(name: string, domains: readonly string[], requestMutation: HeaderMutation | null, responseMutation: HeaderMutation | null) {
     this.name = name;
@@ -41,6 +49,9 @@ export function compileVirtualHost(v: VirtualHostProto, level: RouteConfigLevel,
     compileHeaderMutation(v.requestHeadersToAdd, v.requestHeadersToRemove, path, 'request_headers_to_add', 'request_headers_to_remove'),
     compileHeaderMutation(v.responseHeadersToAdd, v.responseHeadersToRemove, path, 'response_headers_to_add', 'response_headers_to_remove'),
   );
+  vh.perFilterConfigs = compilePerFilterConfigs(v.typedPerFilterConfig, joinPath(path, 'typed_per_filter_config'), level.stats);
+  if (v.perRequestBufferLimitBytes !== undefined) vh.bufferLimitBytes = v.perRequestBufferLimitBytes;
+  if (v.retryPolicy !== undefined) vh.retryPolicy = compileRetryPolicy(v.retryPolicy, joinPath(path, 'retry_policy'));
   const routesPath = joinPath(path, 'routes');
   const routes = vh.routes as RouteEntry[];
   for (let i = 0; i < v.routes.length; i++) routes.push(compileRoute(v.routes[i], vh, level, joinPath(routesPath, i)));

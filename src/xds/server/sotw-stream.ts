@@ -1,0 +1,144 @@
+/**
+ * State-of-the-world ADS (`StreamAggregatedResources`): the protocol state of one stream.
+ *
+ * Per type URL the stream keeps the subscription (wildcard or names), the nonce and version of the last
+ * response and the last ACKed version. Rules (Envoy's xDS protocol, and the classic bugs they avoid):
+ * - a request whose `response_nonce` is not the latest one sent for its type is stale and ignored;
+ * - a NACK (`error_detail` set) is recorded; its `version_info` is the last *accepted* version, not an ACK
+ *   of the rejected one, and the rejected version is not sent again: a response goes out only when the
+ *   version of what the client subscribed to differs from the last version *sent* (ACKed or not);
+ * - the client gets only the resources it subscribed to (all of the type for a wildcard LDS/CDS
+ *   subscription), and a change to a resource it did not subscribe to pushes nothing.
+ * The response version is a hash of the names and versions of exactly the resources sent, so it is stable
+ * across reconnects and server restarts.
+ */
+import { create } from '@bufbuild/protobuf';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import {
+  DiscoveryResponseSchema, type DiscoveryRequest, type DiscoveryResponse,
+} from '../gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { ClientStatus } from './client-status.ts';
+import { PUSH_ORDER, isKnownTypeUrl, isWildcardType, versionOf, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
+import { StreamWriter } from './stream-writer.ts';
+import type { StreamContext } from './stream-context.ts';
+
+interface TypeState {
+  wildcard: boolean;
+  names: ReadonlySet<string>;
+  /** Nonce of the latest response of this type ('' before the first). */
+  nonce: string;
+  /** Version of the latest response (ACKed, NACKed or in flight); undefined before the first. */
+  sentVersion: string | undefined;
+}
+
+/** One SotW ADS stream. */
+export class SotwStream {
+  private readonly call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
+  private readonly cache: SnapshotCache;
+  private readonly status: ClientStatus;
+  private readonly ctx: StreamContext;
+  private readonly writer: StreamWriter<DiscoveryResponse>;
+  private readonly types = new Map<string, TypeState>();
+
+  constructor(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, cache: SnapshotCache, status: ClientStatus, ctx: StreamContext) {
+    this.call = call;
+    this.cache = cache;
+    this.status = status;
+    this.ctx = ctx;
+    this.writer = new StreamWriter(call, () => this.pushAll());
+  }
+
+  /** Handles one DiscoveryRequest (subscription, ACK or NACK). */
+  onRequest(req: DiscoveryRequest): void {
+    if (req.node && !this.status.node) this.status.node = req.node;
+    const typeUrl = req.typeUrl;
+    if (!typeUrl) {
+      this.ctx.fail(this.status, 'DiscoveryRequest.type_url is required on an ADS stream');
+      return;
+    }
+    if (!isKnownTypeUrl(typeUrl)) {
+      // Not fatal: a client may ask for a type this server does not serve (runtime, extension configs);
+      // it simply never gets a response for it.
+      if (this.status.recordUnknownType(typeUrl)) {
+        this.ctx.log(`client ${this.describe()}: unknown type URL "${typeUrl.slice(0, 200)}" ignored`);
+      }
+      return;
+    }
+    let state = this.types.get(typeUrl);
+    // Stale: answers a response that has since been superseded. An empty nonce is not stale: grpc clients
+    // send subscription changes with no nonce before they have processed the first response.
+    if (state && state.nonce !== '' && req.responseNonce !== '' && req.responseNonce !== state.nonce) return;
+    const ts = this.status.type(typeUrl);
+    if (state && req.responseNonce !== '' && req.responseNonce === state.nonce) {
+      if (req.errorDetail) {
+        if (this.status.recordNack(typeUrl, req.responseNonce, req.versionInfo, state.sentVersion ?? '', req.errorDetail.code, req.errorDetail.message)) {
+          // Logged once per rejected response: a NACK storm must not flood the log.
+          this.ctx.log(`client ${this.describe()}: NACK of ${shortType(typeUrl)} version ${state.sentVersion}: ${req.errorDetail.message.slice(0, 500)}`);
+        }
+      } else {
+        ts.acks++;
+        ts.ackedVersion = req.versionInfo;
+      }
+    }
+    const names = req.resourceNames.filter((n) => n !== '*');
+    const wildcard = req.resourceNames.includes('*') || (req.resourceNames.length === 0 && isWildcardType(typeUrl));
+    if (!state) {
+      state = { wildcard, names: new Set(names), nonce: '', sentVersion: undefined };
+      this.types.set(typeUrl, state);
+    } else {
+      state.wildcard = wildcard;
+      state.names = new Set(names);
+    }
+    ts.subscribed = wildcard ? ['*', ...names] : names;
+    this.push(typeUrl, state);
+  }
+
+  /** The cache changed: push every subscribed type whose resources changed. */
+  pushAll(): void {
+    for (const typeUrl of PUSH_ORDER) {
+      const state = this.types.get(typeUrl);
+      if (state) this.push(typeUrl, state);
+    }
+  }
+
+  /** Ends the stream's writes (the call is over). */
+  close(): void {
+    this.writer.close();
+  }
+
+  private push(typeUrl: string, state: TypeState): void {
+    if (this.writer.isBlocked) return; // recomputed from the current snapshot on drain
+    const snapshot = this.cache.snapshotFor(this.status.node);
+    const all = snapshot.resources(typeUrl);
+    let picked: XdsResource[];
+    if (state.wildcard) picked = [...all.values()];
+    else {
+      picked = [];
+      for (const n of state.names) { const r = all.get(n); if (r) picked.push(r); }
+    }
+    // Named subscriptions to resources that do not exist yet get no response (the client's does-not-exist
+    // timer handles them); a wildcard subscription is told "none" explicitly.
+    if (picked.length === 0 && !state.wildcard && state.sentVersion === undefined) return;
+    const version = versionOf(picked);
+    if (version === state.sentVersion) return;
+    const nonce = this.ctx.nextNonce();
+    state.nonce = nonce;
+    state.sentVersion = version;
+    const ts = this.status.type(typeUrl);
+    ts.sentVersion = version;
+    ts.sentNonce = nonce;
+    ts.responses++;
+    this.writer.write(create(DiscoveryResponseSchema, {
+      versionInfo: version, resources: picked.map((r) => r.any), typeUrl, nonce, controlPlane: { identifier: this.ctx.identifier },
+    }));
+  }
+
+  private describe(): string {
+    return this.status.node?.id ? `"${this.status.node.id}"` : `#${this.status.id}`;
+  }
+}
+
+/** `Listener` from a type URL, for log lines. */
+export function shortType(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf('.') + 1);
+}
