@@ -14,10 +14,10 @@ import {
   type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type Resource,
 } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { ClientStatus } from './client-status.ts';
-import { PUSH_ORDER, isKnownTypeUrl, isWildcardType, versionOf, type SnapshotCache } from './snapshot-cache.ts';
+import { PUSH_ORDER, isWildcardType, versionOf, type SnapshotCache } from './snapshot-cache.ts';
 import { shortType } from './sotw-stream.ts';
 import { StreamWriter } from './stream-writer.ts';
-import type { StreamContext } from './stream-context.ts';
+import { admitRequest, describeClient, type StreamContext } from './stream-context.ts';
 
 /** Marks a name the client was told is absent (so it is not told again). */
 const ABSENT = '';
@@ -50,18 +50,8 @@ export class DeltaStream {
 
   /** Handles one DeltaDiscoveryRequest (subscription change, ACK or NACK). */
   onRequest(req: DeltaDiscoveryRequest): void {
-    if (req.node && !this.status.node) this.status.node = req.node;
     const typeUrl = req.typeUrl;
-    if (!typeUrl) {
-      this.ctx.fail(this.status, 'DeltaDiscoveryRequest.type_url is required on an ADS stream');
-      return;
-    }
-    if (!isKnownTypeUrl(typeUrl)) {
-      if (this.status.recordUnknownType(typeUrl)) {
-        this.ctx.log(`client ${this.describe()}: unknown type URL "${typeUrl.slice(0, 200)}" ignored`);
-      }
-      return;
-    }
+    if (!admitRequest(this.ctx, this.status, 'DeltaDiscoveryRequest', req.node, typeUrl)) return;
     const ts = this.status.type(typeUrl);
     let state = this.types.get(typeUrl);
     if (!state) {
@@ -149,7 +139,5 @@ export class DeltaStream {
     }));
   }
 
-  private describe(): string {
-    return this.status.node?.id ? `"${this.status.node.id}"` : `#${this.status.id}`;
-  }
+  private describe(): string { return describeClient(this.status); }
 }

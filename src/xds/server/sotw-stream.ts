@@ -18,9 +18,9 @@ import {
   DiscoveryResponseSchema, type DiscoveryRequest, type DiscoveryResponse,
 } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { ClientStatus } from './client-status.ts';
-import { PUSH_ORDER, isKnownTypeUrl, isWildcardType, versionOf, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
+import { PUSH_ORDER, isWildcardType, versionOf, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
 import { StreamWriter } from './stream-writer.ts';
-import type { StreamContext } from './stream-context.ts';
+import { admitRequest, describeClient, type StreamContext } from './stream-context.ts';
 
 interface TypeState {
   wildcard: boolean;
@@ -50,20 +50,8 @@ export class SotwStream {
 
   /** Handles one DiscoveryRequest (subscription, ACK or NACK). */
   onRequest(req: DiscoveryRequest): void {
-    if (req.node && !this.status.node) this.status.node = req.node;
     const typeUrl = req.typeUrl;
-    if (!typeUrl) {
-      this.ctx.fail(this.status, 'DiscoveryRequest.type_url is required on an ADS stream');
-      return;
-    }
-    if (!isKnownTypeUrl(typeUrl)) {
-      // Not fatal: a client may ask for a type this server does not serve (runtime, extension configs);
-      // it simply never gets a response for it.
-      if (this.status.recordUnknownType(typeUrl)) {
-        this.ctx.log(`client ${this.describe()}: unknown type URL "${typeUrl.slice(0, 200)}" ignored`);
-      }
-      return;
-    }
+    if (!admitRequest(this.ctx, this.status, 'DiscoveryRequest', req.node, typeUrl)) return;
     let state = this.types.get(typeUrl);
     // Stale: answers a response that has since been superseded. An empty nonce is not stale: grpc clients
     // send subscription changes with no nonce before they have processed the first response.
@@ -133,9 +121,7 @@ export class SotwStream {
     }));
   }
 
-  private describe(): string {
-    return this.status.node?.id ? `"${this.status.node.id}"` : `#${this.status.id}`;
-  }
+  private describe(): string { return describeClient(this.status); }
 }
 
 /** `Listener` from a type URL, for log lines. */
