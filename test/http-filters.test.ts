@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import {
-  assertBinomial, keepAliveAgent, request, requestMany, startEchoUpstream, startProxy, statValue, waitFor,
+  assertBinomial, keepAliveAgent, request, requestMany, simpleBootstrap, startEchoUpstream, startProxy, statValue, waitFor,
 } from './support/harness.ts';
 import { parseBootstrapText } from '../src/proxy/bootstrap.ts';
 import { Proxy } from '../src/proxy/proxy.ts';
@@ -18,40 +18,7 @@ const LRL = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v
 
 /** A bootstrap whose HCM (stat_prefix `main`) has `filters` (YAML list items, indented 18) before the router. */
 function bootstrap(port: number, filters: string, opts: { routes?: string; vhostExtra?: string } = {}): string {
-  return `
-static_resources:
-  listeners:
-    - name: main
-      address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: main
-                route_config:
-                  virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-${opts.vhostExtra ?? ''}
-                      routes:
-${opts.routes ?? ''}
-                        - match: { prefix: / }
-                          route: { cluster: backend }
-                http_filters:
-${filters}
-                  - name: envoy.filters.http.router
-                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-    - name: backend
-      type: STATIC
-      connect_timeout: 1s
-      load_assignment:
-        cluster_name: backend
-        endpoints:
-          - lb_endpoints:
-              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${port} } } }
-`;
+  return simpleBootstrap([port], { httpFilters: filters, routes: opts.routes, vhostExtra: opts.vhostExtra });
 }
 
 /** The ConfigError message a bootstrap produces (parse or compile), or '' when it is accepted. */

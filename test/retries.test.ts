@@ -7,49 +7,14 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import {
-  deadPort, request, requestMany, startHttpUpstream, startProxy, startTcpUpstream, statValue,
+  deadPort, request, requestMany, simpleBootstrap, startHttpUpstream, startProxy, startTcpUpstream, statValue,
 } from './support/harness.ts';
 import { parseBootstrapText } from '../src/proxy/bootstrap.ts';
 import { Proxy } from '../src/proxy/proxy.ts';
 
-/** One route `/` → cluster `backend` (route fields `routeExtra`, 28 spaces) over `ports`. */
+/** One route `/` → cluster `backend` (block-style route fields `routeExtra`, 28 spaces) over `ports`. */
 function bootstrap(ports: number[], opts: { routeExtra?: string; clusterExtra?: string; vhostExtra?: string } = {}): string {
-  const eps = ports.map((p) => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`).join('\n');
-  return `
-static_resources:
-  listeners:
-    - name: main
-      address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: main
-                route_config:
-                  virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-${opts.vhostExtra ?? ''}
-                      routes:
-                        - match: { prefix: / }
-                          route:
-                            cluster: backend
-${opts.routeExtra ?? ''}
-                http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-    - name: backend
-      type: STATIC
-      connect_timeout: 1s
-${opts.clusterExtra ?? ''}
-      load_assignment:
-        cluster_name: backend
-        endpoints:
-          - lb_endpoints:
-${eps}
-`;
+  return simpleBootstrap(ports, { routeBlock: opts.routeExtra ?? '', clusterExtra: opts.clusterExtra, vhostExtra: opts.vhostExtra });
 }
 
 const PREV_HOSTS = `

@@ -81,8 +81,30 @@ export function rawExchange(port: number, data: string | Buffer, timeoutMs = 300
   });
 }
 
+/** Options of simpleBootstrap; each is YAML spliced in at its place (mind the indentation noted). */
+export interface SimpleBootstrapOptions {
+  /** Flow-style fields appended to the catch-all `route: { cluster: backend … }` (start with `, `). */
+  routeExtra?: string;
+  /** Block-style lines (28 spaces) under the catch-all's `route:`; when set, the route is written in block style. */
+  routeBlock?: string;
+  /** Route items (24 spaces, `- match: …`) placed before the catch-all route. */
+  routes?: string;
+  /** Virtual-host fields (22 spaces). */
+  vhostExtra?: string;
+  /** HTTP filter list items (18 spaces) placed before the router. */
+  httpFilters?: string;
+  /** HTTP connection manager fields (16 spaces). */
+  hcmExtra?: string;
+  /** Cluster fields (6 spaces). */
+  clusterExtra?: string;
+  lbPolicy?: string;
+}
+
 /** A minimal bootstrap: one listener (port 0) routing everything to cluster `backend` at the given ports. */
-export function simpleBootstrap(ports: number[], opts: { routeExtra?: string; clusterExtra?: string; hcmExtra?: string; lbPolicy?: string } = {}): string {
+export function simpleBootstrap(ports: number[], opts: SimpleBootstrapOptions = {}): string {
+  const catchAll = opts.routeBlock === undefined
+    ? `                          route: { cluster: backend${opts.routeExtra ?? ''} }`
+    : `                          route:\n                            cluster: backend\n${opts.routeBlock}`;
   const eps = ports.map((p) => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`).join('\n');
   return `
 static_resources:
@@ -100,10 +122,13 @@ ${opts.hcmExtra ?? ''}
                   virtual_hosts:
                     - name: all
                       domains: ["*"]
+${opts.vhostExtra ?? ''}
                       routes:
+${opts.routes ?? ''}
                         - match: { prefix: / }
-                          route: { cluster: backend${opts.routeExtra ?? ''} }
+${catchAll}
                 http_filters:
+${opts.httpFilters ?? ''}
                   - name: envoy.filters.http.router
                     typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
   clusters:
