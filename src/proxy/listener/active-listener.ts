@@ -77,8 +77,10 @@ class ListenerStats {
 /** Per-connection state while listener filters read the first bytes. */
 class Inspection {
   buf: Buffer | null = null;
-  /** Index of the next listener filter to run. */
+  /** Index of the next listener filter to run; -1 once a chain was picked. */
   next = 0;
+  /** The listener_filters_timeout timer, counted from accept (not reset by arriving bytes, as in Envoy). */
+  timer: NodeJS.Timeout | null = null;
   readonly facts: ConnectionFacts;
   constructor(facts: ConnectionFacts) { this.facts = facts; }
 }
@@ -155,17 +157,22 @@ export class ActiveListener {
     if (this.config.listenerFilters.length === 0) { this.dispatch(socket, null, facts); return; }
     const insp = new Inspection(facts);
     const ms = this.config.listenerFiltersTimeoutMs;
-    if (ms > 0) {
-      socket.setTimeout(ms);
-      socket.once('timeout', () => {
-        if (this.config.continueOnListenerFiltersTimeout) { this.finishInspection(socket, insp); return; }
-        this.lstats.preCxTimeout.inc();
-        socket.destroy();
-      });
-    }
+    // A server-first protocol (SMTP, MySQL) sends nothing until the upstream greets: this timer bounds the
+    // wait; with continue_on_listener_filters_timeout the connection then goes on with what is known.
+    if (ms > 0) insp.timer = setTimeout(() => this.onInspectTimeout(socket, insp), ms);
+    socket.once('close', () => { if (insp.timer !== null) { clearTimeout(insp.timer); insp.timer = null; } });
     socket.on('data', (d: Buffer) => this.onInspectData(socket, insp, d));
     // EOF before the listener filters could decide: nothing to route.
     socket.on('end', () => { if (insp.next >= 0) socket.destroy(); });
+  }
+
+  /** Envoy counts downstream_pre_cx_timeout either way, then continues (raw_buffer unless TLS was seen) or closes. */
+  private onInspectTimeout(socket: net.Socket, insp: Inspection): void {
+    insp.timer = null;
+    if (insp.next < 0 || socket.destroyed) return;
+    this.lstats.preCxTimeout.inc();
+    if (this.config.continueOnListenerFiltersTimeout) this.finishInspection(socket, insp);
+    else socket.destroy();
   }
 
   /** Runs the remaining listener filters over what has arrived; returns when one needs more bytes. */
@@ -205,11 +212,10 @@ export class ActiveListener {
 
   private finishInspection(socket: net.Socket, insp: Inspection): void {
     insp.next = -1;
+    if (insp.timer !== null) { clearTimeout(insp.timer); insp.timer = null; }
     socket.pause();
     socket.removeAllListeners('data');
     socket.removeAllListeners('end');
-    socket.removeAllListeners('timeout');
-    socket.setTimeout(0);
     this.dispatch(socket, insp.buf, insp.facts);
   }
 
