@@ -13,6 +13,7 @@ import { ResponseFlag } from './response-flags.ts';
 import { DeadlineList, touch, type DeadlineEntry } from '../../util/deadline-list.ts';
 import { getHeader } from './request-head.ts';
 import { RetryState } from './retry-state.ts';
+import { PendingMirror } from './shadow-request.ts';
 import { parseRetryOn, RetryOn, RetryPolicy } from './route/retry-policy.ts';
 import type { Host } from '../upstream/host.ts';
 import type { LbContext } from '../upstream/lb/load-balancer.ts';
@@ -139,14 +140,36 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     this.readControlHeaders(head.headers);
     this.route.applyRequestTransforms(head, stream.info, name);
     if (stream.upgrade !== '') this.retry = null;
+    // Shadows copy the request as it goes upstream (after the route's header mutations); upgrades are not mirrored.
+    const mirror = action.mirrorPolicies.length === 0 || stream.upgrade !== '' ? null
+      : PendingMirror.create(action.mirrorPolicies, head, stream.bodyLength, stream.config.clusters, this.route.bufferLimitBytes);
+    this.mirror = mirror;
     const pending = stream.pendingBody;
     if (pending !== null) {
       // Body that arrived while an HTTP filter held the request (e.g. a fault delay).
       stream.pendingBody = null;
+      if (mirror !== null) for (let i = 0; i < pending.length; i++) this.keepForMirror(pending[i]);
       if (this.retry !== null) for (let i = 0; i < pending.length; i++) this.retry.keep(pending[i]);
       else this.heldBody = pending;
     }
     this.startAttempt();
+    if (mirror !== null && stream.requestComplete) this.sendMirror(stream.pendingTrailers);
+  }
+
+  /** Shadow copies waiting for the end of the request body (null when the request is not mirrored). */
+  private mirror: PendingMirror | null = null;
+
+  private keepForMirror(chunk: Buffer): void {
+    const m = this.mirror!;
+    m.keep(chunk);
+    if (m.overLimit) { this.mirror = null; this.cluster!.stats.retry_or_shadow_abandoned.inc(); }
+  }
+
+  /** The request is complete: the shadows go out (after the primary, which they never delay). */
+  private sendMirror(trailers: string[] | null): void {
+    const m = this.mirror!;
+    this.mirror = null;
+    m.send(trailers, this.timeoutMs, this.action.computeHash(this.stream.head));
   }
 
   /** Body held by a filter, sent to the first attempt when there is no retry buffer. */
@@ -265,6 +288,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
 
   // ---- request body ----
   onRequestData(chunk: Buffer): void {
+    if (this.mirror !== null) this.keepForMirror(chunk);
     if (this.done) return;
     const retry = this.retry;
     if (retry !== null) retry.keep(chunk);
@@ -273,6 +297,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
   }
 
   onRequestEnd(trailers: string[] | null): void {
+    if (this.mirror !== null) this.sendMirror(trailers);
     if (this.done) return;
     this.stream.pendingTrailers = trailers;
     const up = this.upstream;

@@ -31,6 +31,8 @@ export class ClusterStats {
   readonly upstream_rq_retry_limit_exceeded: Counter;
   /** Retries refused by max_retries or the retry budget. */
   readonly upstream_rq_retry_overflow: Counter;
+  /** Mirroring (or retry buffering) given up because the request body outgrew the buffer limit. */
+  readonly retry_or_shadow_abandoned: Counter;
   readonly remaining_retries: Gauge;
   readonly upstream_rq_completed: Counter;
   readonly upstream_rq_xx: readonly Counter[];
@@ -76,6 +78,7 @@ export class ClusterStats {
     this.upstream_rq_retry_success = scope.counter('upstream_rq_retry_success');
     this.upstream_rq_retry_limit_exceeded = scope.counter('upstream_rq_retry_limit_exceeded');
     this.upstream_rq_retry_overflow = scope.counter('upstream_rq_retry_overflow');
+    this.retry_or_shadow_abandoned = scope.counter('retry_or_shadow_abandoned');
     this.remaining_retries = scope.gauge('circuit_breakers.default.remaining_retries');
     this.upstream_rq_completed = scope.counter('upstream_rq_completed');
     this.upstream_rq_xx = [1, 2, 3, 4, 5].map((c) => scope.counter(`upstream_rq_${c}xx`));

@@ -18,11 +18,12 @@ import { compileHashPolicy, type HashPolicy } from './hash-policy.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
 import { RequestHeaderRef } from './request-header.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { compileMirrorPolicies, type MirrorPolicy } from './mirror-policy.ts';
 
 declareSupported('envoy.config.route.v3.RouteAction', [
   'cluster', 'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite',
   'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'host_rewrite_header', 'append_x_forwarded_host',
-  'timeout', 'hash_policy', 'retry_policy', 'max_grpc_timeout',
+  'timeout', 'hash_policy', 'retry_policy', 'max_grpc_timeout', 'request_mirror_policies',
 ]);
 declareSupported('envoy.config.route.v3.WeightedCluster', ['clusters', 'total_weight', 'header_name']);
 declareSupported('envoy.config.route.v3.WeightedCluster.ClusterWeight', [
@@ -100,6 +101,8 @@ export class RouteAction {
   readonly retryPolicy: RetryPolicy | null;
   /** `max_grpc_timeout` in ms: -1 when unset (grpc-timeout is then ignored), 0 = no cap. */
   readonly maxGrpcTimeoutMs: number;
+  /** `request_mirror_policies`: shadow copies of the request (empty when none). */
+  readonly mirrorPolicies: readonly MirrorPolicy[];
   /** Weighted entries with header mutations or host rewrites, by cluster name; null when none has any. */
   private readonly transformsByCluster: ReadonlyMap<string, WeightedClusterEntry> | null;
 
@@ -108,8 +111,9 @@ export class RouteAction {
     randomValueHeader: RequestHeaderRef | null; clusterNotFoundStatus: number; timeoutMs: number; prefixRewrite: string;
     regexRewrite: RegexRewrite | null; hostRewriteLiteral: string; hostRewriteHeader: RequestHeaderRef | null;
     autoHostRewrite: boolean; appendXForwardedHost: boolean; hashPolicy: HashPolicy | null;
-    retryPolicy?: RetryPolicy | null; maxGrpcTimeoutMs?: number;
+    retryPolicy?: RetryPolicy | null; maxGrpcTimeoutMs?: number; mirrorPolicies?: readonly MirrorPolicy[];
   }) {
+    this.mirrorPolicies = init.mirrorPolicies ?? [];
     this.retryPolicy = init.retryPolicy ?? null;
     this.maxGrpcTimeoutMs = init.maxGrpcTimeoutMs ?? -1;
     this.cluster = init.cluster;
@@ -307,5 +311,6 @@ export function compileRouteAction(a: RouteActionProto, path: string, opts: Rout
     hashPolicy: compileHashPolicy(a.hashPolicy, joinPath(path, 'hash_policy')),
     retryPolicy: a.retryPolicy === undefined ? null : compileRetryPolicy(a.retryPolicy, joinPath(path, 'retry_policy')),
     maxGrpcTimeoutMs: a.maxGrpcTimeout === undefined ? -1 : durationMs(a.maxGrpcTimeout, joinPath(path, 'max_grpc_timeout')),
+    mirrorPolicies: compileMirrorPolicies(a.requestMirrorPolicies, joinPath(path, 'request_mirror_policies'), opts.knownClusters),
   });
 }

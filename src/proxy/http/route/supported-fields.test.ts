@@ -100,8 +100,8 @@ describe('declared fields', () => {
   it('fields the route table does not implement are rejected by checkSupported', () => {
     assert.match(rejected(withRoute({ match: { prefix: '/', runtime_fraction: { default_value: { numerator: 1 } } }, route: { cluster: 'c' } })),
       /^virtual_hosts\[0\]\.routes\[0\]\.match\.runtime_fraction: field is not supported/);
-    assert.match(rejected(withRoute({ match: { prefix: '/' }, route: { cluster: 'c', request_mirror_policies: [{ cluster: 'c' }] } })),
-      /route\.request_mirror_policies: field is not supported/);
+    assert.match(rejected(withRoute({ match: { prefix: '/' }, route: { cluster: 'c', request_mirror_policies: [{ cluster: 'c', trace_sampled: true }] } })),
+      /route\.request_mirror_policies\[0\]\.trace_sampled: field is not supported/);
     assert.match(rejected(withRoute({ match: { prefix: '/' }, route: { cluster: 'c' } }, { require_tls: 'ALL' })), /virtual_hosts\[0\]\.require_tls/);
     assert.match(rejected(withRoute({ match: { prefix: '/' }, route: { cluster: 'c', hash_policy: [{ cookie: { name: 'c', path: '/' } }] } })),
       /hash_policy\[0\]\.cookie\.path: field is not supported/);
