@@ -205,8 +205,9 @@ ${endpoints([ups[1], ups[2]])}`;
   const c = await spread(t, failed, 30);
   assert.equal(c.get('a'), undefined);
   assert.equal((c.get('b') ?? 0) + (c.get('c') ?? 0), 30);
-  // With no healthy host at all: 503 UH.
-  const none = await startProxy(t, bootstrap(`      load_assignment:
+  // With no healthy host at all and panic mode off (it would balance over the unhealthy hosts): 503 UH.
+  const none = await startProxy(t, bootstrap(`      common_lb_config: { healthy_panic_threshold: { value: 0 } }
+      load_assignment:
         cluster_name: backend
         endpoints:
           - lb_endpoints:

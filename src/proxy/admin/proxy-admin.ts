@@ -5,6 +5,7 @@ import { renderClustersJson, renderClustersText, type ClusterView, type HealthFl
 import { WEFT_VERSION, type Proxy } from '../proxy.ts';
 import { ConfigError } from '../../xds/config-error.ts';
 import type { StatsStore } from '../../telemetry/stats.ts';
+import type { Host } from '../upstream/host.ts';
 
 /** Named log levels (the proxy logs little on the data path; these gate its diagnostics). */
 class Loggers implements AdminLoggers {
@@ -44,9 +45,7 @@ export class ProxyAdminTarget implements AdminTarget {
         hosts: c.hosts.all.map((h) => ({
           host: h,
           stats: { cx_active: c.poolFor(h)?.activeConnections ?? 0, rq_active: h.activeRequests, rq_total: h.rqTotal, rq_success: h.rqSuccess, rq_error: h.rqError },
-          // With no active health checking or outlier detection yet, a host is unhealthy only because its
-          // endpoint's health_status says so: Envoy's `failed_eds_health`.
-          healthFlags: h.healthy ? NO_FLAGS : EDS_UNHEALTHY,
+          healthFlags: healthFlagsOf(h),
         })),
       });
     }
@@ -91,7 +90,16 @@ export class ProxyAdminTarget implements AdminTarget {
 }
 
 const NO_FLAGS: readonly HealthFlag[] = [];
-const EDS_UNHEALTHY: readonly HealthFlag[] = ['failed_eds_health'];
+
+/** Envoy's /clusters health flags of a host: why it is out of rotation, if it is. */
+function healthFlagsOf(h: Host): readonly HealthFlag[] {
+  if (h.healthy) return NO_FLAGS;
+  const flags: HealthFlag[] = [];
+  if (h.activeHcFailed) flags.push('failed_active_hc');
+  if (h.outlierEjected) flags.push('failed_outlier_check');
+  if (!h.edsHealthy) flags.push('failed_eds_health');
+  return flags;
+}
 
 /** The name of a dumped resource: `{ cluster: { name } }`, `{ listener: { name } }`, … ('' when it has none). */
 function resourceName(entry: unknown): string {

@@ -27,8 +27,11 @@ export interface UpstreamCluster {
   chooseHost(ctx: LbContext): Host | null;
   /** Starts an upstream exchange to `host`; null when the circuit breaker refuses it (503 UO). */
   request(host: Host, head: import('./request-head.ts').RequestHead, bodyLength: number, handler: UpstreamResponseHandler): UpstreamRequest | null;
-  /** Feedback for latency-aware balancing. */
-  onResult(host: Host, latencyMs: number, ok: boolean): void;
+  /**
+   * Feedback for latency-aware balancing and outlier detection: `outcome` is the response status, 0 when
+   * there was no response (connect failure, reset, timeout), undefined when the host is not to blame.
+   */
+  onResult(host: Host, latencyMs: number, ok: boolean, outcome?: number): void;
   /** Takes a retry slot (circuit breaker max_retries / retry_budget); false when none is free (counted as retry overflow). */
   tryStartRetry(): boolean;
   /** Returns a slot taken by tryStartRetry. */
@@ -110,6 +113,8 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
    * old exchange may still report its end (its response was complete) while the next attempt waits to start.
    */
   private attemptLive = false;
+  /** How the current attempt ended, for outlier detection (see UpstreamCluster.onResult's `outcome`). */
+  private attemptOutcome: number | undefined = 0;
 
   constructor(stream: ActiveStream, route: RouteEntry, action: RouteAction) {
     this.stream = stream;
@@ -249,6 +254,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     }
     this.startMs = performance.now();
     this.attemptLive = true;
+    this.attemptOutcome = 0;
     const up = cluster.request(host, head, stream.bodyLength, this);
     if (this.done || !this.attemptLive) return; // failed synchronously and was handled
     if (up === null) {
@@ -315,6 +321,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     const stream = this.stream;
     const cluster = this.cluster!;
     cluster.stats.recordStatus(status);
+    this.attemptOutcome = status;
     const retry = this.retry;
     if (retry !== null) {
       const grpc = (retry.retryOn & GRPC_BITS) !== 0 ? Number(getHeader(headers, 'grpc-status') ?? -1) : -1;
@@ -354,6 +361,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     const stream = this.stream;
     const stats = this.cluster!.stats;
     stream.info.upstreamTransportFailureReason = detail;
+    if (kind === 'overflow') this.attemptOutcome = undefined; // the pool refused it: not the host's fault
     if (kind === 'remote_reset' || kind === 'connection_termination') stats.upstream_rq_rx_reset.inc();
     const retry = this.retry;
     if (retry !== null && !stream.responseStarted && retriableFailure(retry.retryOn, kind, detail) && this.retryAttempt(true)) return;
@@ -375,6 +383,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     if (this.done) { socket.destroy(); return; }
     const stream = this.stream;
     const down = stream.codec.takeSocketForUpgrade?.() ?? null;
+    this.attemptOutcome = status;
     this.complete(true);
     if (down === null) { socket.destroy(); stream.resetStream(); return; }
     stream.info.responseCode = status;
@@ -481,6 +490,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
   /** The downstream went away or the stream timed out: abandon the upstream exchange. */
   abort(): void {
     if (this.done) return;
+    if (this.attemptOutcome === 0) this.attemptOutcome = undefined; // the downstream gave up, not the host
     const up = this.upstream;
     this.complete(false);
     up?.abort();
@@ -502,7 +512,7 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
       c.stats.upstream_rq_completed.inc();
       const ms = performance.now() - this.startMs;
       c.stats.upstream_rq_time.record(ms);
-      c.onResult(host, ms, ok);
+      c.onResult(host, ms, ok, this.attemptOutcome);
     }
   }
 

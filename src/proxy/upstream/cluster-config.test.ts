@@ -174,5 +174,5 @@ test('weights of 0 are rejected', () => {
 
 test('fields Weft does not implement are rejected by check-supported', () => {
   rejects({ respect_dns_ttl: true }, `${PATH}.respect_dns_ttl`, /not supported/);
-  rejects({ outlier_detection: {} }, `${PATH}.outlier_detection`, /not supported/);
+  rejects({ outlier_detection: { success_rate_minimum_hosts: 3 } }, `${PATH}.outlier_detection.success_rate_minimum_hosts`, /not supported/);
 });

@@ -22,6 +22,8 @@ import type { ResourceLimits, RetryBudget } from './cluster-stats.ts';
 import type { LoadBalancerFactory } from './lb/load-balancer.ts';
 import { compileLbPolicy, lbFactoryFor, type LbPolicyConfig } from './lb/load-balancer-factory.ts';
 import { compileUpstreamTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tls.ts';
+import { compileHealthChecks, type HealthCheckConfig } from './health-check-config.ts';
+import { compileOutlierDetection, type OutlierDetectionConfig } from './outlier-detection-config.ts';
 
 /** How a cluster learns its members. EDS and ORIGINAL_DST come later. */
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
@@ -93,6 +95,12 @@ export interface ClusterConfig {
   readonly bufferLimitBytes: number;
   /** TLS origination (`transport_socket` with an UpstreamTlsContext); null for plaintext. */
   readonly upstreamTls: UpstreamTlsConfig | null;
+  /** Active health checking (`health_checks`); null when not configured. */
+  readonly healthCheck: HealthCheckConfig | null;
+  /** Outlier detection (`outlier_detection`); null when not configured. */
+  readonly outlierDetection: OutlierDetectionConfig | null;
+  /** `common_lb_config.healthy_panic_threshold` in percent (default 50; 0 disables panic mode). */
+  readonly healthyPanicThreshold: number;
 }
 
 /** The typed_extension_protocol_options key for upstream HTTP options. */
@@ -145,13 +153,37 @@ export function compileClusterConfig(cluster: Cluster, path: string): ClusterCon
     retryBudget: breakers.retryBudget,
     bufferLimitBytes,
     upstreamTls: compileUpstreamTransportSocket(cluster.transportSocket, joinPath(path, 'transport_socket')),
+    healthCheck: compileHealthCheckOf(cluster, path),
+    outlierDetection: compileOutlierDetection(cluster.outlierDetection, joinPath(path, 'outlier_detection')),
+    healthyPanicThreshold: compilePanicThreshold(cluster, path),
   });
+}
+
+/** The cluster's health check. HTTP and gRPC checks would not speak the cluster's TLS yet: refused, not sent in plaintext. */
+function compileHealthCheckOf(cluster: Cluster, path: string): HealthCheckConfig | null {
+  const hc = compileHealthChecks(cluster.healthChecks, joinPath(path, 'health_checks'));
+  if (hc !== null && hc.checker.kind !== 'tcp' && cluster.transportSocket !== undefined) {
+    throw new ConfigError(joinPath(joinPath(path, 'health_checks'), 0),
+      `${hc.checker.kind} health checks of clusters with a transport_socket (TLS) are not supported yet (use tcp_health_check)`);
+  }
+  return hc;
+}
+
+/** `common_lb_config.healthy_panic_threshold.value` (Envoy's default 50 %). */
+function compilePanicThreshold(cluster: Cluster, path: string): number {
+  const t = cluster.commonLbConfig?.healthyPanicThreshold;
+  if (t === undefined) return 50;
+  if (!(t.value >= 0 && t.value <= 100)) {
+    throw new ConfigError(joinPath(path, 'common_lb_config.healthy_panic_threshold.value'), `must be between 0 and 100, got ${t.value}`);
+  }
+  return t.value;
 }
 
 /** A Host for `endpoint` at `address` (an IP), carrying its weight, locality, priority and configured health. */
 export function hostFor(endpoint: EndpointConfig, address: string, hostname: string): Host {
   const h = new Host(address, endpoint.port, endpoint.weight, endpoint.locality, endpoint.localityWeight, endpoint.priority, hostname);
-  h.healthy = endpoint.healthy;
+  h.edsHealthy = endpoint.healthy;
+  h.refreshHealth();
   return h;
 }
 
@@ -380,8 +412,9 @@ declareSupported('envoy.config.cluster.v3.Cluster', [
   'name', 'alt_stat_name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'load_assignment',
   'circuit_breakers', 'http_protocol_options', 'http2_protocol_options', 'common_http_protocol_options',
   'max_requests_per_connection', 'typed_extension_protocol_options', 'dns_refresh_rate', 'dns_lookup_family',
-  'transport_socket',
+  'transport_socket', 'health_checks', 'outlier_detection',
 ]);
+declareSupported('envoy.config.cluster.v3.Cluster.CommonLbConfig', ['healthy_panic_threshold']);
 declareSupported('envoy.config.endpoint.v3.ClusterLoadAssignment', ['cluster_name', 'endpoints']);
 declareSupported('envoy.config.endpoint.v3.LocalityLbEndpoints', ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority']);
 declareSupported('envoy.config.endpoint.v3.LbEndpoint', ['endpoint', 'health_status', 'load_balancing_weight']);

@@ -5,16 +5,19 @@
  */
 import type { RequestHead } from '../http/request-head.ts';
 import type { ClusterLookup, UpstreamCluster } from '../http/router.ts';
-import type { StatsScope, StatsStore } from '../../telemetry/stats.ts';
+import type { Counter, StatsScope, StatsStore } from '../../telemetry/stats.ts';
 import { clusterScope } from '../../telemetry/stat-scopes.ts';
 import { Host, HostSet } from './host.ts';
 import type { LbContext, LoadBalancer } from './lb/load-balancer.ts';
+import { OVERPROVISIONING_FACTOR } from './lb/priority-load.ts';
 import { ClusterResources, ClusterStats } from './cluster-stats.ts';
 import { H1Pool, type PoolOptions } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
 import type { ClusterConfig } from './cluster-config.ts';
 import { DnsMembership } from './dns-resolver.ts';
+import { HealthChecker } from './health-checker.ts';
+import { OutlierDetector } from './outlier-detector.ts';
 
 type Pool = H1Pool | H2Pool;
 
@@ -29,6 +32,16 @@ export class Cluster implements UpstreamCluster {
   private readonly poolOptions: PoolOptions;
   private dns: DnsMembership | null = null;
   private readonly scope: StatsScope;
+  /** Active health checking (`health_checks`), null when not configured. */
+  private readonly healthChecker: HealthChecker | null = null;
+  /** Set by the first upstream request: health checks run at `no_traffic_interval` until then. */
+  private sawTraffic = false;
+  /** Outlier detection (`outlier_detection`), null when not configured. */
+  private readonly outlier: OutlierDetector | null = null;
+  /** The balancer was built in panic mode (too few healthy hosts: all hosts are balanced over). */
+  private panic = false;
+  /** Envoy's `lb_healthy_panic`: requests balanced in panic mode. */
+  private readonly lbHealthyPanic: Counter;
 
   constructor(config: ClusterConfig, store: StatsStore) {
     this.name = config.name;
@@ -44,8 +57,24 @@ export class Cluster implements UpstreamCluster {
       tls: config.upstreamTls,
     };
     this.hostSet = config.hosts;
-    this.lb = config.lbFactory(this.hostSet);
+    this.lbHealthyPanic = this.scope.counter('lb_healthy_panic');
+    this.lb = this.buildBalancer();
     this.publishMembership();
+    if (config.healthCheck !== null) {
+      this.healthChecker = new HealthChecker(config.healthCheck, {
+        name: config.name,
+        hosts: () => this.hostSet.all,
+        sawTraffic: () => this.sawTraffic,
+        onHealthChanged: () => this.rebuildBalancer(),
+      }, this.scope);
+    }
+    if (config.outlierDetection !== null) {
+      this.outlier = new OutlierDetector(config.outlierDetection, {
+        hosts: () => this.hostSet.all,
+        onHealthChanged: () => this.rebuildBalancer(),
+      }, this.scope);
+      this.outlier.start();
+    }
   }
 
   /**
@@ -53,11 +82,14 @@ export class Cluster implements UpstreamCluster {
    * after the first resolution round (answered or failed) for DNS clusters.
    */
   start(): Promise<void> {
+    // With health checks the cluster is warm once every host has been checked once (hosts start failed, as in Envoy).
+    const hc = this.healthChecker;
     if (this.config.type === 'STRICT_DNS' || this.config.type === 'LOGICAL_DNS') {
       this.dns = new DnsMembership(this.config, this.scope, (hs: HostSet) => this.setHosts(hs));
-      return this.dns.start();
+      const resolved = this.dns.start();
+      return hc === null ? resolved : resolved.then(() => hc.start());
     }
-    return Promise.resolve();
+    return hc === null ? Promise.resolve() : hc.start();
   }
 
   get hosts(): HostSet { return this.hostSet; }
@@ -75,8 +107,49 @@ export class Cluster implements UpstreamCluster {
       return old !== undefined && old.weight === h.weight && old.priority === h.priority ? old : h;
     })));
     this.hostSet = merged;
-    this.lb = this.config.lbFactory(merged);
+    this.lb = this.buildBalancer();
     this.publishMembership();
+    this.healthChecker?.adopt();
+  }
+
+  /** A host's health changed: balancers read `healthy` when built, so build a new one over the same hosts. */
+  private rebuildBalancer(): void {
+    this.lb = this.buildBalancer();
+    this.publishMembership();
+  }
+
+  /**
+   * A balancer over the current hosts, in panic mode when too few are healthy (Envoy's
+   * `healthy_panic_threshold`): Envoy then balances over every host, healthy or not, rather than overload the
+   * few healthy ones. As in Envoy there is no panic while the priorities' overprovisioned health adds up to
+   * 100 % (a healthy failover priority absorbs the traffic); otherwise the cluster panics when every priority
+   * is below the threshold (Envoy decides per priority; Weft for the whole cluster).
+   */
+  private buildBalancer(): LoadBalancer {
+    const threshold = this.config.healthyPanicThreshold;
+    let normalized = 0;
+    let allBelow = true;
+    let any = false;
+    for (const list of this.hostSet.priorities) {
+      if (list.length === 0) continue;
+      any = true;
+      let healthy = 0;
+      for (const h of list) if (h.healthy) healthy++;
+      const pct = (100 * healthy) / list.length;
+      normalized += Math.min(100, pct * OVERPROVISIONING_FACTOR);
+      if (pct >= threshold) allBelow = false;
+    }
+    this.panic = any && threshold > 0 && normalized < 100 && allBelow;
+    if (!this.panic) return this.config.lbFactory(this.hostSet);
+    // Balancers take the hosts that are healthy when built; build with every flag up, then restore them.
+    // Nothing else runs in between (single thread), so no one sees the temporary state.
+    const down = this.hostSet.all.filter((h) => !h.healthy);
+    for (const h of down) h.healthy = true;
+    try {
+      return this.config.lbFactory(this.hostSet);
+    } finally {
+      for (const h of down) h.healthy = false;
+    }
   }
 
   private publishMembership(): void {
@@ -87,7 +160,10 @@ export class Cluster implements UpstreamCluster {
     this.stats.membership_healthy.set(healthy);
   }
 
-  chooseHost(ctx: LbContext): Host | null { return this.lb.chooseHost(ctx); }
+  chooseHost(ctx: LbContext): Host | null {
+    if (this.panic) this.lbHealthyPanic.inc();
+    return this.lb.chooseHost(ctx);
+  }
 
   request(host: Host, head: RequestHead, bodyLength: number, handler: UpstreamResponseHandler): UpstreamRequest | null {
     const res = this.resources;
@@ -95,6 +171,7 @@ export class Cluster implements UpstreamCluster {
       this.stats.upstream_rq_pending_overflow.inc();
       return null;
     }
+    this.sawTraffic = true;
     let pool = this.pools.get(host);
     if (pool === undefined) {
       pool = this.config.protocol === 'http2'
@@ -111,7 +188,12 @@ export class Cluster implements UpstreamCluster {
   tryStartRetry(): boolean { return this.resources.tryStartRetry(); }
   endRetry(): void { this.resources.endRetry(); }
 
-  onResult(host: Host, latencyMs: number, ok: boolean): void {
+  /**
+   * An upstream exchange ended. `outcome` (for outlier detection): the response status, 0 when there was no
+   * response (connect failure, reset, timeout), undefined when the host is not to blame (downstream gone).
+   */
+  onResult(host: Host, latencyMs: number, ok: boolean, outcome?: number): void {
+    if (outcome !== undefined) this.outlier?.report(host, outcome);
     this.resources.requests--;
     this.resources.publish();
     host.rqTotal++;
@@ -125,6 +207,8 @@ export class Cluster implements UpstreamCluster {
 
   close(): void {
     this.dns?.stop();
+    this.healthChecker?.stop();
+    this.outlier?.stop();
     for (const p of this.pools.values()) p.drain();
     this.pools.clear();
   }

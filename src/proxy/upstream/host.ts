@@ -13,8 +13,14 @@ export class Host {
   rqTotal = 0;
   rqSuccess = 0;
   rqError = 0;
-  /** false when health checking or outlier detection has taken the host out of rotation. */
+  /** false when health checking or outlier detection has taken the host out of rotation (see refreshHealth). */
   healthy = true;
+  /** The endpoint's configured `health_status` allows traffic (Envoy's flag `/failed_eds_health` when false). */
+  edsHealthy = true;
+  /** Active health checking has marked the host down (`/failed_active_hc`). */
+  activeHcFailed = false;
+  /** Outlier detection has ejected the host (`/failed_outlier_check`). */
+  outlierEjected = false;
   /** Peak-EWMA state: decayed latency estimate in ms and when it was last updated (ms, monotonic). */
   ewmaMs = 0;
   ewmaStamp = 0;
@@ -47,6 +53,11 @@ export class Host {
     this.priority = priority;
     this.hostname = hostname;
     this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  }
+
+  /** Recomputes `healthy` from the health flags; the owner then rebuilds its balancer. */
+  refreshHealth(): void {
+    this.healthy = this.edsHealthy && !this.activeHcFailed && !this.outlierEjected;
   }
 }
 

@@ -40,7 +40,7 @@ const UINT32 = 0x1_0000_0000;
  * A balancer over a HostSet: chooses a priority (the lowest with healthy hosts, see priority-load.ts), then
  * a locality when locality weighting is on, then delegates to that scope's picker; re-picks while the host
  * is in `ctx.avoid`. Hosts with `healthy=false` when the balancer is built are left out; when no host is
- * healthy `chooseHost` returns null (panic mode comes later).
+ * healthy `chooseHost` returns null (panic mode is the cluster's: it builds the balancer with every host up).
  */
 export class PriorityLocalityBalancer implements LoadBalancer {
   private readonly priorities: readonly PriorityScope[];
