@@ -19,6 +19,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { readPlacement } from './lib/placement.ts';
 import { join, resolve } from 'node:path';
 import {
   ALL_TARGETS, OBJECT_PATH, TargetStartError, logTail, type HttpTarget, type RunningTarget, type TargetEnv,
@@ -117,14 +118,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     if (unknown.length > 0) throw new Error(`BENCH_TARGETS: unknown target(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
     if (!targets.includes('direct')) targets = ['direct', ...targets]; // the baseline of every ratio
   }
-  const weftEntry = env.BENCH_WEFT_ENTRY ?? 'bin';
-  if (weftEntry !== 'src' && weftEntry !== 'bin') throw new Error(`BENCH_WEFT_ENTRY must be src or bin, got ${JSON.stringify(weftEntry)}`);
-  const pin = env.BENCH_NO_PIN !== '1' && availableParallelism() >= 2;
-  const proxyCpu = env.BENCH_PROXY_CPU ?? '1';
-  const loadCpu = env.BENCH_LOAD_CPU ?? '0';
-  if (pin && (!/^\d+$/.test(proxyCpu) || !/^\d+$/.test(loadCpu) || proxyCpu === loadCpu)) {
-    throw new Error(`BENCH_PROXY_CPU (${proxyCpu}) and BENCH_LOAD_CPU (${loadCpu}) must be two different CPU numbers`);
-  }
+  const { proxyCpu, loadCpu, weftEntry } = readPlacement(env);
   return {
     warmupS: seconds('BENCH_WARMUP_S', 3, 1),
     fixedS: seconds('BENCH_FIXED_S', 15, 3),
@@ -136,8 +130,8 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     maxConnections: 64,
     h2Connections: 16,
     h2Streams: 10,
-    proxyCpu: pin ? proxyCpu : undefined,
-    loadCpu: pin ? loadCpu : undefined,
+    proxyCpu,
+    loadCpu,
     targets: ALL_TARGETS.filter((t) => targets.includes(t.name)).map((t) => t.name),
     keepTmp: env.BENCH_KEEP_TMP === '1',
     weftEntry,

@@ -17,7 +17,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { cpus, release, tmpdir } from 'node:os';
+import { readPlacement } from './lib/placement.ts';
 import { join, resolve } from 'node:path';
 import { logTail } from './http-targets.ts';
 import { freePort } from './lib/free-port.ts';
@@ -83,14 +84,7 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number ≥ 1, got ${JSON.stringify(v)}`);
     return n;
   };
-  const weftEntry = env.BENCH_WEFT_ENTRY ?? 'bin';
-  if (weftEntry !== 'src' && weftEntry !== 'bin') throw new Error(`BENCH_WEFT_ENTRY must be src or bin, got ${JSON.stringify(weftEntry)}`);
-  const pin = env.BENCH_NO_PIN !== '1' && availableParallelism() >= 2;
-  const proxyCpu = env.BENCH_PROXY_CPU ?? '1';
-  const loadCpu = env.BENCH_LOAD_CPU ?? '0';
-  if (pin && (!/^\d+$/.test(proxyCpu) || !/^\d+$/.test(loadCpu) || proxyCpu === loadCpu)) {
-    throw new Error(`BENCH_PROXY_CPU (${proxyCpu}) and BENCH_LOAD_CPU (${loadCpu}) must be two different CPU numbers`);
-  }
+  const { proxyCpu, loadCpu, weftEntry } = readPlacement(env);
   return {
     bulkBytes: num('BENCH_BULK_MIB', 2048, 256) * 2 ** 20,
     runS: num('BENCH_RUN_S', 10, 3),
@@ -100,8 +94,8 @@ function readSettings(env: NodeJS.ProcessEnv): Settings {
     hsConcurrency: num('BENCH_HS_CONCURRENCY', 4, 4),
     wrkThreads: 2,
     wrkConnections: 64,
-    proxyCpu: pin ? proxyCpu : undefined,
-    loadCpu: pin ? loadCpu : undefined,
+    proxyCpu,
+    loadCpu,
     keepTmp: env.BENCH_KEEP_TMP === '1',
     weftEntry,
   };
