@@ -2,7 +2,6 @@
  * Configurations for `npm run bench:l4`: the Weft bootstrap (two TCP proxy listeners and an HTTPS
  * listener), HAProxy in `mode tcp`, and nginx terminating TLS in front of the HTTP upstream.
  */
-import type { NginxInstance } from './nginx-conf.ts';
 
 /** Ports and files of the Weft instance under test. */
 export interface L4BootstrapOptions {
@@ -106,40 +105,3 @@ listen bench_echo
 `;
 }
 
-/** nginx, one worker, terminating TLS on `inst.h1Port` and proxying to the HTTP upstream with keep-alive. */
-export function nginxTlsProxyConfig(inst: NginxInstance, upstreamPort: number, certFile: string, keyFile: string): string {
-  const p = inst.prefix;
-  return `# written by bench/lib/l4-configs.ts
-worker_processes 1;
-pid ${p}/nginx.pid;
-error_log ${p}/error.log warn;
-events {
-  worker_connections 8192;
-}
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path ${p}/client_body;
-  proxy_temp_path ${p}/proxy;
-  fastcgi_temp_path ${p}/fastcgi;
-  uwsgi_temp_path ${p}/uwsgi;
-  scgi_temp_path ${p}/scgi;
-  upstream bench_upstream {
-    server 127.0.0.1:${upstreamPort};
-    keepalive 128;
-    keepalive_requests 1000000;
-  }
-  server {
-    listen 127.0.0.1:${inst.h1Port} ssl;
-    ssl_certificate ${certFile};
-    ssl_certificate_key ${keyFile};
-    location / {
-      proxy_pass http://bench_upstream;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-`;
-}

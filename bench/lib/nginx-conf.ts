@@ -28,19 +28,26 @@ export function nginxStaticConfig(inst: NginxInstance, root: string): string {
   }`);
 }
 
-/** Reverse proxy to `upstreamPort` on loopback, reusing upstream connections (HTTP/1.1 keep-alive). */
-export function nginxProxyConfig(inst: NginxInstance, upstreamPort: number): string {
-  const site = `location / {
+const PROXY_SITE = `location / {
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
     }`;
-  return common(inst, `
+
+/** The keep-alive upstream block every nginx proxy config forwards to. */
+function proxyUpstream(upstreamPort: number): string {
+  return `
   upstream bench_upstream {
     server 127.0.0.1:${upstreamPort};
     keepalive 128;
     keepalive_requests 1000000;
-  }
+  }`;
+}
+
+/** Reverse proxy to `upstreamPort` on loopback, reusing upstream connections (HTTP/1.1 keep-alive). */
+export function nginxProxyConfig(inst: NginxInstance, upstreamPort: number): string {
+  const site = PROXY_SITE;
+  return common(inst, `${proxyUpstream(upstreamPort)}
   server {
     listen 127.0.0.1:${inst.h1Port};
     ${site}
@@ -48,6 +55,17 @@ export function nginxProxyConfig(inst: NginxInstance, upstreamPort: number): str
   server {
     listen 127.0.0.1:${inst.h2cPort} http2;
     ${site}
+  }`);
+}
+
+/** nginx terminating TLS on `inst.h1Port` and proxying to the HTTP upstream with keep-alive (bench:l4). */
+export function nginxTlsProxyConfig(inst: NginxInstance, upstreamPort: number, certFile: string, keyFile: string): string {
+  return common(inst, `${proxyUpstream(upstreamPort)}
+  server {
+    listen 127.0.0.1:${inst.h1Port} ssl;
+    ssl_certificate ${certFile};
+    ssl_certificate_key ${keyFile};
+    ${PROXY_SITE}
   }`);
 }
 
