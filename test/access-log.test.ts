@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deadPort, request, startEchoUpstream, startProxy, waitFor, type EchoUpstream } from './support/harness.ts';
+import { deadPort, listenerBootstrap, request, startEchoUpstream, startProxy, waitFor, type EchoUpstream } from './support/harness.ts';
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const FILE_LOG = 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog';
 
 function logDir(t: TestContext): string {
@@ -20,35 +19,17 @@ function logDir(t: TestContext): string {
 
 /** Routes: /ok → cluster `live`, /dead → cluster `dead` (nothing listens), /ok-rewrite with prefix_rewrite; others 404. */
 function bootstrap(live: number, dead: number, accessLog: string): string {
-  return `
-static_resources:
-  listeners:
-    - name: main
-      address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": ${HCM_TYPE}
-                stat_prefix: logged
-                access_log:
-${accessLog}
-                route_config:
-                  virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                        - match: { prefix: /ok-rewrite }
+  return listenerBootstrap({
+    statPrefix: 'logged',
+    hcmExtra: `                access_log:
+${accessLog}`,
+    routes: `                        - match: { prefix: /ok-rewrite }
                           route: { cluster: live, prefix_rewrite: /rewritten }
                         - match: { prefix: /ok }
                           route: { cluster: live }
                         - match: { prefix: /dead }
-                          route: { cluster: dead }
-                http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-    - name: live
+                          route: { cluster: dead }`,
+    clusters: `    - name: live
       connect_timeout: 1s
       load_assignment:
         cluster_name: live
@@ -57,9 +38,10 @@ ${accessLog}
       connect_timeout: 1s
       load_assignment:
         cluster_name: dead
-        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${dead} } } } }] }]
-`;
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${dead} } } } }] }]`,
+  });
 }
+
 
 /** Reads the log's lines once there are `n` of them (logs are written in batches, off the request path). */
 async function lines(file: string, n: number): Promise<string[]> {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import type { TestContext } from 'node:test';
-import { deadPort, H2_CLUSTER, request, startH2Upstream, startProxy, statValue, waitFor } from './support/harness.ts';
+import { deadPort, H2_CLUSTER, listenerBootstrap, request, startH2Upstream, startProxy, statValue, waitFor } from './support/harness.ts';
 import type { Proxy } from '../src/proxy/proxy.ts';
 
 const id = (b: Buffer): Buffer => b;
@@ -83,33 +83,15 @@ ${H2_CLUSTER}
         endpoints:
           - lb_endpoints:
               - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${port} } } }`;
-  return `
-static_resources:
-  listeners:
-    - name: main
-      address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: main
-                route_config:
-                  virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                        - match: { prefix: /test.Echo/, grpc: {} }
+  return listenerBootstrap({
+    routes: `                        - match: { prefix: /test.Echo/, grpc: {} }
                           route: { cluster: grpc }
                         - match: { prefix: /test.Echo/ }
                           direct_response: { status: 418, body: { inline_string: "not grpc" } }
                         - match: { prefix: /dead.Svc/ }
-                          route: { cluster: dead }
-                http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:${cluster('grpc', upPort)}${cluster('dead', dead)}
-`;
+                          route: { cluster: dead }`,
+    clusters: cluster('grpc', upPort) + cluster('dead', dead),
+  });
 }
 
 async function setup(t: TestContext): Promise<{ up: Upstream; proxy: Proxy; client: grpc.Client }> {

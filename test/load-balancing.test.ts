@@ -8,45 +8,27 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  assertBinomial, countBy, keepAliveAgent, request, requestMany, startEchoUpstream, startH2Upstream, startProxy,
+  assertBinomial, countBy, keepAliveAgent, listenerBootstrap, request, requestMany, startEchoUpstream, startH2Upstream, startProxy,
   statValue, waitFor, type EchoUpstream, type SimpleResponse,
 } from './support/harness.ts';
 import type { Proxy } from '../src/proxy/proxy.ts';
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
 /** One listener, one route `/` → cluster `backend` (with `routeExtra` inside `route:`), one cluster. */
 function bootstrap(cluster: string, opts: { routeExtra?: string; hcmExtra?: string } = {}): string {
-  return `
-static_resources:
-  listeners:
-    - name: main
-      address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-      filter_chains:
-        - filters:
-            - name: envoy.filters.network.http_connection_manager
-              typed_config:
-                "@type": ${HCM_TYPE}
-                stat_prefix: lb
-${opts.hcmExtra ?? ''}
-                route_config:
-                  virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-                        - match: { prefix: / }
+  return listenerBootstrap({
+    statPrefix: 'lb',
+    hcmExtra: opts.hcmExtra,
+    routes: `                        - match: { prefix: / }
                           route:
                             cluster: backend
-${opts.routeExtra ?? ''}
-                http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-  clusters:
-    - name: backend
+${opts.routeExtra ?? ''}`,
+    clusters: `    - name: backend
       connect_timeout: 1s
-${cluster}
-`;
+${cluster}`,
+  });
 }
+
 
 /** `lb_endpoints` entries for upstreams (optionally weighted). */
 function endpoints(ups: readonly { port: number }[], weights?: readonly number[], indent = '              '): string {

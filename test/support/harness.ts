@@ -100,12 +100,24 @@ export interface SimpleBootstrapOptions {
   lbPolicy?: string;
 }
 
-/** A minimal bootstrap: one listener (port 0) routing everything to cluster `backend` at the given ports. */
-export function simpleBootstrap(ports: number[], opts: SimpleBootstrapOptions = {}): string {
-  const catchAll = opts.routeBlock === undefined
-    ? `                          route: { cluster: backend${opts.routeExtra ?? ''} }`
-    : `                          route:\n                            cluster: backend\n${opts.routeBlock}`;
-  const eps = ports.map((p) => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`).join('\n');
+/** The parts of a one-listener bootstrap (listener `main` on 127.0.0.1:0 with one HCM); YAML spliced in place. */
+export interface ListenerBootstrapParts {
+  /** HCM `stat_prefix` (default `main`). */
+  statPrefix?: string;
+  /** HTTP connection manager fields (16 spaces). */
+  hcmExtra?: string;
+  /** Virtual-host fields (22 spaces). */
+  vhostExtra?: string;
+  /** Route items (24 spaces, `- match: …`). */
+  routes: string;
+  /** HTTP filter list items (18 spaces) placed before the router. */
+  httpFilters?: string;
+  /** Cluster list items (4 spaces, `- name: …`). */
+  clusters: string;
+}
+
+/** A bootstrap with one listener (port 0), one HTTP connection manager, one virtual host `*` and the given clusters. */
+export function listenerBootstrap(p: ListenerBootstrapParts): string {
   return `
 static_resources:
   listeners:
@@ -116,23 +128,38 @@ static_resources:
             - name: envoy.filters.network.http_connection_manager
               typed_config:
                 "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                stat_prefix: main
-${opts.hcmExtra ?? ''}
+                stat_prefix: ${p.statPrefix ?? 'main'}
+${p.hcmExtra ?? ''}
                 route_config:
                   virtual_hosts:
                     - name: all
                       domains: ["*"]
-${opts.vhostExtra ?? ''}
+${p.vhostExtra ?? ''}
                       routes:
-${opts.routes ?? ''}
-                        - match: { prefix: / }
-${catchAll}
+${p.routes}
                 http_filters:
-${opts.httpFilters ?? ''}
+${p.httpFilters ?? ''}
                   - name: envoy.filters.http.router
                     typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
   clusters:
-    - name: backend
+${p.clusters}
+`;
+}
+
+/** A minimal bootstrap: one listener (port 0) routing everything to cluster `backend` at the given ports. */
+export function simpleBootstrap(ports: number[], opts: SimpleBootstrapOptions = {}): string {
+  const catchAll = opts.routeBlock === undefined
+    ? `                          route: { cluster: backend${opts.routeExtra ?? ''} }`
+    : `                          route:\n                            cluster: backend\n${opts.routeBlock}`;
+  const eps = ports.map((p) => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`).join('\n');
+  return listenerBootstrap({
+    hcmExtra: opts.hcmExtra,
+    vhostExtra: opts.vhostExtra,
+    routes: `${opts.routes ?? ''}
+                        - match: { prefix: / }
+${catchAll}`,
+    httpFilters: opts.httpFilters,
+    clusters: `    - name: backend
       type: STATIC
       connect_timeout: 1s
       lb_policy: ${opts.lbPolicy ?? 'ROUND_ROBIN'}
@@ -141,8 +168,8 @@ ${opts.clusterExtra ?? ''}
         cluster_name: backend
         endpoints:
           - lb_endpoints:
-${eps}
-`;
+${eps}`,
+  });
 }
 
 /** `clusterExtra` for simpleBootstrap: the cluster speaks HTTP/2 (h2c) to its endpoints. */
