@@ -29,7 +29,9 @@ function assignment(name: string, ports: number[]): object {
 function writeEchoMesh(dir: string, ports: Map<string, number>, opts: { ringHash: boolean }): void {
   const p = (n: string): number => ports.get(n)!;
   const routes: object[] = [
-    { match: { prefix: '', headers: [{ name: 'x-canary', exact_match: 'true' }] }, route: { cluster: 'canary' } },
+    // string_match, the current form: weft control sends old gRPC clients (Debian's grpcio 1.51) the deprecated
+    // exact_match they understand (src/xds/server/client-compat.ts); grpc-js-xds 1.14 gets it as written.
+    { match: { prefix: '', headers: [{ name: 'x-canary', string_match: { exact: 'true' } }] }, route: { cluster: 'canary' } },
     { match: { prefix: '', headers: [{ name: 'x-split', present_match: true }] }, route: { weighted_clusters: { clusters: [{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }] } } },
   ];
   if (opts.ringHash) routes.push({ match: { prefix: '', headers: [{ name: 'x-user', present_match: true }] }, route: { cluster: 'hashed', hash_policy: [{ header: { header_name: 'x-user' } }] } });

@@ -16,6 +16,7 @@ import {
 import type { ClientStatus } from './client-status.ts';
 import { PUSH_ORDER, isWildcardType, versionOf, type SnapshotCache } from './snapshot-cache.ts';
 import { shortType } from './sotw-stream.ts';
+import { snapshotForClient } from './client-compat.ts';
 import { StreamWriter } from './stream-writer.ts';
 import { admitRequest, describeClient, type StreamContext } from './stream-context.ts';
 
@@ -103,7 +104,7 @@ export class DeltaStream {
 
   private push(typeUrl: string, state: TypeState): void {
     if (this.writer.isBlocked) return;
-    const all = this.cache.snapshotFor(this.status.node).resources(typeUrl);
+    const all = snapshotForClient(this.cache, this.status.node).resources(typeUrl);
     const resources: Resource[] = [];
     const removed: string[] = [];
     const consider = (name: string): void => {

@@ -19,6 +19,7 @@ import {
 } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { ClientStatus } from './client-status.ts';
 import { PUSH_ORDER, isWildcardType, versionOf, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
+import { snapshotForClient } from './client-compat.ts';
 import { StreamWriter } from './stream-writer.ts';
 import { admitRequest, describeClient, type StreamContext } from './stream-context.ts';
 
@@ -96,7 +97,7 @@ export class SotwStream {
 
   private push(typeUrl: string, state: TypeState): void {
     if (this.writer.isBlocked) return; // recomputed from the current snapshot on drain
-    const snapshot = this.cache.snapshotFor(this.status.node);
+    const snapshot = snapshotForClient(this.cache, this.status.node);
     const all = snapshot.resources(typeUrl);
     let picked: XdsResource[];
     if (state.wildcard) picked = [...all.values()];
