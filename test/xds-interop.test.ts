@@ -1,8 +1,8 @@
 /**
  * Interop: real proxyless gRPC clients against `weft control --xds-dir`, calling `xds:///echo` and observed
  * at real grpc-js servers — @grpc/grpc-js-xds (Node) and Debian's python3-grpcio (C core). Covers
- * header-match routing, weighted clusters, an EDS change made by editing a file in the watched directory,
- * and ring hash with a header hash policy (grpc-js only: grpcio 1.51 crashes on RING_HASH + hash_policy).
+ * header-match routing, weighted clusters, fault abort, an EDS change made by editing a file in the watched
+ * directory, and ring hash with a header hash policy (grpc-js only: grpcio 1.51 crashes on RING_HASH + hash_policy).
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,6 +34,14 @@ function writeEchoMesh(dir: string, ports: Map<string, number>, opts: { ringHash
     { match: { prefix: '', headers: [{ name: 'x-canary', string_match: { exact: 'true' } }] }, route: { cluster: 'canary' } },
     { match: { prefix: '', headers: [{ name: 'x-split', present_match: true }] }, route: { weighted_clusters: { clusters: [{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }] } } },
   ];
+  // Fault injection (gRFC A33): the HCM lists the fault filter, this route turns it on with an abort for every call.
+  routes.push({
+    match: { prefix: '', headers: [{ name: 'x-fault', string_match: { exact: 'abort' } }] }, route: { cluster: 'main' },
+    typed_per_filter_config: { 'envoy.filters.http.fault': {
+      '@type': `${T}extensions.filters.http.fault.v3.HTTPFault`,
+      abort: { grpc_status: 14, percentage: { numerator: 100, denominator: 'HUNDRED' } },
+    } },
+  });
   if (opts.ringHash) routes.push({ match: { prefix: '', headers: [{ name: 'x-user', present_match: true }] }, route: { cluster: 'hashed', hash_policy: [{ header: { header_name: 'x-user' } }] } });
   routes.push({ match: { prefix: '' }, route: { cluster: 'main' } });
   writeResourceFile(dir, 'listeners.json', {
@@ -43,7 +51,10 @@ function writeEchoMesh(dir: string, ports: Map<string, number>, opts: { ringHash
         api_listener: { api_listener: {
           '@type': `${T}extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
           rds: { route_config_name: 'echo-routes', config_source: { ads: {}, resource_api_version: 'V3' } },
-          http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}extensions.filters.http.router.v3.Router` } }],
+          http_filters: [
+            { name: 'envoy.filters.http.fault', typed_config: { '@type': `${T}extensions.filters.http.fault.v3.HTTPFault` } },
+            { name: 'envoy.filters.http.router', typed_config: { '@type': `${T}extensions.filters.http.router.v3.Router` } },
+          ],
         } },
       },
       { '@type': `${T}config.route.v3.RouteConfiguration`, name: 'echo-routes', virtual_hosts: [{ name: 'echo', domains: ['*'], routes }] },
@@ -92,6 +103,12 @@ async function exerciseClient(t: TestContext, control: ControlProcess, ports: Ma
   await t.test('header match routes x-canary: true to the canary cluster', async () => {
     assert.deepEqual(await client.run({ calls: 5, metadata: { 'x-canary': 'true' } }), ['s2', 's2', 's2', 's2', 's2']);
     assert.deepEqual(await client.run({ calls: 3, metadata: { 'x-canary': 'false' } }), ['s1', 's1', 's1']);
+  });
+
+  await t.test('a route with a fault abort fails calls with the configured gRPC status, others pass', async () => {
+    const servers = await client.run({ calls: 4, metadata: { 'x-fault': 'abort' } });
+    for (const s of servers) assert.match(s, /^error: 14\b/, `aborted with UNAVAILABLE: ${servers}`);
+    assert.deepEqual(await client.run({ calls: 2, metadata: { 'x-fault': 'no' } }), ['s1', 's1']);
   });
 
   await t.test('weighted clusters split traffic 50/50', async () => {
