@@ -6,7 +6,8 @@
  * (64-byte ping-pong on 16 connections to an echo server, p50/p99 and round trips per second).
  * TLS (Weft's DownstreamTlsContext vs nginx, both ECDSA P-256, both proxying HTTP to a nginx upstream):
  * full handshakes per second (a Node client opening a new connection per handshake, no resumption) and
- * HTTPS requests per second with keep-alive (`wrk`). The proxy under test runs alone on cpu 1; the
+ * HTTPS requests per second with keep-alive (`wrk`); the notes say which TLS version and key exchange each
+ * TLS target negotiated (they must match for a fair comparison). The proxy under test runs alone on cpu 1; the
  * upstreams and clients share cpu 0. CPU seconds and RSS of the proxy are read from /proc.
  *
  * Environment: BENCH_QUICK=1 (256 MiB, 3 s runs) · BENCH_BULK_MIB (2048) · BENCH_RUN_S (10) · BENCH_WARMUP_S (2)
@@ -213,7 +214,8 @@ async function startWeft(ctx: Ctx): Promise<Started & { bulkPort: number; echoPo
   const bootstrap = join(d, 'bootstrap.yaml');
   writeFileSync(bootstrap, weftL4Bootstrap(o));
   const cli = join(REPO_ROOT, ctx.s.weftEntry === 'bin' ? 'bin/weft.js' : 'src/cli/weft.ts');
-  const flags = ctx.s.weftEntry === 'bin' ? ['--max-semi-space-size=2'] : [];
+  // The same V8 flag as `npm run demo`, for both entries, so src and bin runs compare (memory in particular).
+  const flags = ['--max-semi-space-size=2'];
   const [cmd, args] = onProxy(ctx.s, process.execPath, [...flags, cli, 'proxy', '-c', bootstrap]);
   const server = await startAndWait(ctx, 'weft', cmd, args, join(d, 'weft.log'), [o.bulkPort, o.echoPort, o.httpsPort], 20_000);
   return { ...o, server, command: [cmd, ...args].join(' ') };
@@ -375,10 +377,21 @@ const ratio = (a: number | undefined, b: number | undefined): string => (a === u
 const label = (r: TargetResult): string => (r.status !== 'ok' ? `${r.name} (${r.status})` : r.problems.length > 0 ? `${r.name} (!)` : r.name);
 const rss = (r: TargetResult): string => (r.rssIdleBytes === undefined ? '—' : `${mb(r.rssIdleBytes)}/${mb(r.rssLoadedBytes)}`);
 
+/**
+ * MB the proxy could move per second of one core (bytes / CPU seconds): like handshakes per core-second,
+ * it does not depend on whether the client and sink (one core between them) kept the proxy busy.
+ */
+function bulkPerCore(r: TargetResult | undefined): number | undefined {
+  const b = r?.bulk?.result;
+  const cpu = r?.bulk?.proxyCpuSeconds;
+  return b === undefined || cpu === undefined || cpu === 0 ? undefined : b.bytes / 1e6 / cpu;
+}
+
 /** TCP table (Markdown): bulk MB/s and ping-pong latency per target. */
 export function renderTcpTable(results: readonly TargetResult[]): string {
   const tcp = results.filter((r) => r.kind === 'tcp');
-  const ha = tcp.find((r) => r.name === 'haproxy')?.bulk?.result?.mbPerSecond;
+  const haTarget = tcp.find((r) => r.name === 'haproxy');
+  const ha = haTarget?.bulk?.result?.mbPerSecond;
   const haRate = tcp.find((r) => r.name === 'haproxy')?.ping?.result?.rate;
   const rows = tcp.map((r) => {
     const b = r.bulk?.result;
@@ -387,12 +400,13 @@ export function renderTcpTable(results: readonly TargetResult[]): string {
     return [
       label(r), fmt(b?.mbPerSecond, 0), r.name === 'direct' ? '—' : ratio(b?.mbPerSecond, ha),
       fmt(r.bulk?.proxyCpuSeconds === undefined || gib === undefined ? undefined : r.bulk.proxyCpuSeconds / gib, 2),
+      fmt(bulkPerCore(r), 0), r.name === 'direct' ? '—' : ratio(bulkPerCore(r), bulkPerCore(haTarget)),
       fmt(p?.p50Us, 0), fmt(p?.p99Us, 0), fmt(p?.rate, 0), r.name === 'direct' ? '—' : ratio(p?.rate, haRate),
       fmt(r.ping?.proxyCpuSeconds === undefined || p === undefined ? undefined : r.ping.proxyCpuSeconds / (p.roundTrips / 1000), 3),
       rss(r),
     ];
   });
-  return markdownTable(['TCP target', 'bulk MB/s', 'vs haproxy', 'CPU s/GiB', 'ping p50 µs', 'ping p99 µs', 'round trips/s', 'vs haproxy',
+  return markdownTable(['TCP target', 'bulk MB/s', 'vs haproxy', 'CPU s/GiB', 'MB per core-s', 'vs haproxy', 'ping p50 µs', 'ping p99 µs', 'round trips/s', 'vs haproxy',
     'CPU s/1k rt', 'RSS idle/loaded MB'], rows);
 }
 
@@ -431,6 +445,13 @@ export function renderTlsTable(results: readonly TargetResult[]): string {
 
 function renderNotes(results: readonly TargetResult[]): string {
   const lines: string[] = [];
+  // Handshake cost depends on the key exchange (X25519MLKEM768 costs several times X25519): say what each
+  // TLS target negotiated, and flag a difference.
+  const groups = results.filter((r) => r.kind === 'tls' && r.handshake?.result?.group !== undefined).map((r) => `${r.name}: ${r.handshake!.result!.group!}`);
+  if (groups.length > 0) {
+    const distinct = new Set(groups.map((g) => g.slice(g.indexOf(': ') + 2)));
+    lines.push(`- tls handshakes negotiated ${groups.join(', ')}${distinct.size > 1 ? ' — (!) NOT THE SAME: the handshake comparison is unfair' : ''}`);
+  }
   for (const r of results) {
     if (r.reason !== undefined) lines.push(`- ${r.kind} ${r.name} ${r.status}: ${r.reason}`);
     for (const p of r.problems) lines.push(`- ${r.kind} ${r.name} (!): ${p}`);

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 # Debian packages the tests need, as `command:package`: openssl makes the TLS tests' throwaway CA and is
-# the s_client of test/tls.test.ts (Redis, etcd and Chromium join this list with the features that use them).
-for entry in openssl:openssl; do command -v "${entry%%:*}" >/dev/null 2>&1 || need+=("${entry#*:}"); done
+# the s_client of test/tls.test.ts; redis-server is the real Redis of the global rate-limit tests
+# (test/ratelimit*.test.ts). etcd and Chromium join this list with the features that use them.
+for entry in openssl:openssl redis-server:redis-server; do command -v "${entry%%:*}" >/dev/null 2>&1 || need+=("${entry#*:}"); done
 # Python modules from Debian (checked with Debian's own python3, not a pyenv one on PATH), as `module:package`.
 # python3-grpcio is the C-core xDS client of test/xds-interop.test.ts (skipped with a message without it).
 for entry in grpc:python3-grpcio; do

@@ -13,8 +13,11 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(root, 'src/cli/weft.ts');
 
-/** Not bootstraps: xDS resource files and a gRPC client bootstrap (checked by test/xds-server.test.ts). */
-const NOT_BOOTSTRAPS = new Set([join('examples', 'control-plane')]);
+/**
+ * Not bootstraps: xDS resource files and a gRPC client bootstrap (checked by test/xds-server.test.ts), and
+ * `weft ratelimit` service configurations (checked by test/ratelimit.test.ts).
+ */
+const NOT_BOOTSTRAPS = new Set([join('examples', 'control-plane'), join('examples', 'ratelimit')]);
 
 /** Bootstrap files (YAML/JSON) under `dir`, relative to the repository root. */
 function configFiles(dir: string): string[] {

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ProxyAdminTarget } from '../src/proxy/admin/proxy-admin.ts';
 import type { Proxy } from '../src/proxy/proxy.ts';
 import { ConfigError } from '../src/xds/config-error.ts';
-import { countBy, deadPort, request, simpleBootstrap, startHttpUpstream, startProxy, startTcpUpstream, statValue, waitFor } from './support/harness.ts';
+import { countBy, deadPort, keepAliveAgent, request, requestMany, simpleBootstrap, startHttpUpstream, startProxy, startTcpUpstream, statValue, waitFor } from './support/harness.ts';
 
 /** An HTTP upstream named `name` whose /healthz answers 200 while `state.up`, else 503. */
 async function switchableUpstream(t: Parameters<typeof startHttpUpstream>[0], name: string) {
@@ -271,7 +271,13 @@ test('bad outlier_detection config is rejected with the field path', async (t) =
     ['base_ejection_time: -1s', `${od}.base_ejection_time`, /negative/],
     ['interval: 0s', `${od}.interval`, /greater than 0/],
     ['base_ejection_time: 10s\nmax_ejection_time: 1s', `${od}.max_ejection_time`, /base_ejection_time/],
-    ['success_rate_minimum_hosts: 3', `${od}.success_rate_minimum_hosts`, /./],
+    ['enforcing_success_rate: 101', `${od}.enforcing_success_rate`, /at most 100/],
+    ['failure_percentage_threshold: 150', `${od}.failure_percentage_threshold`, /at most 100/],
+    ['enforcing_failure_percentage: 200', `${od}.enforcing_failure_percentage`, /at most 100/],
+    ['enforcing_local_origin_success_rate: 101', `${od}.enforcing_local_origin_success_rate`, /at most 100/],
+    ['enforcing_failure_percentage_local_origin: 101', `${od}.enforcing_failure_percentage_local_origin`, /at most 100/],
+    ['max_ejection_time_jitter: -1s', `${od}.max_ejection_time_jitter`, /negative/],
+    ['monitors: [{ name: m }]', `${od}.monitors`, /not supported/],
   ];
   for (const [fields, path, detail] of cases) {
     await assert.rejects(startProxy(t, simpleBootstrap([1], { clusterExtra: outlier(fields) })), (e: unknown) => {
@@ -359,4 +365,141 @@ test('gRPC health checks (grpc.health.v1) against grpc-js servers: SERVING passe
   await waitFor(() => !hostOf(proxy, a.port).healthy, 'a failing on a garbage answer');
   assert.match(clustersText(proxy), new RegExp(`backend::127\\.0\\.0\\.1:${a.port}::health_flags::/failed_active_hc\\n`));
   assert.equal(statValue(proxy, 'cluster.backend.health_check.healthy'), 1);
+});
+
+/** An HTTP upstream named `name` that answers 503 to `failures` of every `period` requests (in order), else 200. */
+async function flakyUpstream(t: Parameters<typeof startHttpUpstream>[0], name: string, failures: number, period = 2) {
+  const state = { hits: 0, failures };
+  const { port } = await startHttpUpstream(t, (_req, res) => {
+    const fail = state.hits++ % period < state.failures;
+    res.writeHead(fail ? 503 : 200, { 'content-type': 'text/plain' }).end(name);
+  });
+  return { port, state };
+}
+
+/** Sends batches of requests through the proxy (keep-alive) until `done()` holds; throws after 60 s. */
+async function driveUntil(t: Parameters<typeof startHttpUpstream>[0], port: number, done: () => boolean, what: string): Promise<void> {
+  const agent = keepAliveAgent(t, 8);
+  const until = Date.now() + 60_000;
+  while (!done()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await requestMany(port, 40, () => ({ path: '/', agent }), 8);
+  }
+}
+
+test('success rate: a host failing half its requests is ejected at the interval, the others stay', async (t) => {
+  const good = await Promise.all([0, 1, 2, 3].map((i) => flakyUpstream(t, `good${i}`, 0)));
+  const bad = await flakyUpstream(t, 'bad', 1, 2);
+  const ports = [...good.map((u) => u.port), bad.port];
+  const proxy = await startProxy(t, simpleBootstrap(ports, {
+    clusterExtra: outlier(`interval: 1s
+      base_ejection_time: 30s
+      max_ejection_percent: 100
+      consecutive_5xx: 100000
+      success_rate_minimum_hosts: 5
+      success_rate_request_volume: 10`),
+  }));
+  const s = (n: string) => statValue(proxy, `cluster.backend.outlier_detection.${n}`);
+  await driveUntil(t, proxy.listenerPort('main'), () => s('ejections_enforced_success_rate') >= 1, 'a success-rate ejection');
+  assert.equal(hostOf(proxy, bad.port).healthy, false);
+  assert.ok(good.every((u) => hostOf(proxy, u.port).healthy), 'hosts at 100 % are never below the threshold');
+  assert.equal(s('ejections_enforced_success_rate'), 1);
+  assert.equal(s('ejections_detected_success_rate'), 1);
+  assert.equal(s('ejections_detected_consecutive_5xx'), 0);
+  assert.equal(s('ejections_active'), 1);
+  assert.match(clustersText(proxy), new RegExp(`backend::127\\.0\\.0\\.1:${bad.port}::health_flags::/failed_outlier_check\\n`));
+  // /clusters shows each host's success rate of the last interval (the good ones at 100 once evaluated).
+  await driveUntil(t, proxy.listenerPort('main'), () => clustersText(proxy).includes(`127.0.0.1:${good[0].port}::success_rate::100\n`), 'success_rate in /clusters');
+  const hitsBefore = bad.state.hits;
+  const rs = await requestMany(proxy.listenerPort('main'), 40, () => ({ path: '/' }), 8);
+  assert.ok(rs.every((r) => r.status === 200));
+  assert.equal(bad.state.hits, hitsBefore, 'the ejected host gets no traffic');
+});
+
+test('failure percentage: ejects at the threshold when enforced; failure_percentage_minimum_hosts gates it', async (t) => {
+  const good = await Promise.all([0, 1, 2, 3].map((i) => flakyUpstream(t, `good${i}`, 0)));
+  const half = await flakyUpstream(t, 'half', 1, 2);
+  const dead = await flakyUpstream(t, 'dead', 1, 1);
+  const ports = [...good.slice(0, 3).map((u) => u.port), half.port, dead.port];
+  const common = `interval: 1s
+      base_ejection_time: 30s
+      max_ejection_percent: 100
+      consecutive_5xx: 100000
+      enforcing_success_rate: 0
+      success_rate_minimum_hosts: 5
+      success_rate_request_volume: 10
+      failure_percentage_request_volume: 10
+      failure_percentage_threshold: 80`;
+  // Five hosts with volume but failure_percentage_minimum_hosts 6: success rate is evaluated (the failing
+  // host detected, not enforced) interval after interval, failure percentage never.
+  const gated = await startProxy(t, simpleBootstrap([...good.map((u) => u.port), dead.port], { clusterExtra: outlier(`${common}\nfailure_percentage_minimum_hosts: 6\nenforcing_failure_percentage: 100`) }));
+  const g = (n: string) => statValue(gated, `cluster.backend.outlier_detection.${n}`);
+  await driveUntil(t, gated.listenerPort('main'), () => g('ejections_detected_success_rate') >= 3, 'three success-rate evaluations');
+  assert.equal(g('ejections_detected_failure_percentage'), 0);
+  assert.equal(g('ejections_enforced_success_rate'), 0, 'enforcing_success_rate: 0 detects without ejecting');
+  assert.ok(gated.clusterManager.get('backend')!.hosts.all.every((h) => h.healthy));
+
+  const proxy = await startProxy(t, simpleBootstrap(ports, { clusterExtra: outlier(`${common}\nfailure_percentage_minimum_hosts: 5\nenforcing_failure_percentage: 100`) }));
+  const s = (n: string) => statValue(proxy, `cluster.backend.outlier_detection.${n}`);
+  await driveUntil(t, proxy.listenerPort('main'), () => s('ejections_enforced_failure_percentage') >= 1, 'a failure-percentage ejection');
+  assert.equal(hostOf(proxy, dead.port).healthy, false, '100 % failures ≥ 80 %');
+  assert.equal(hostOf(proxy, half.port).healthy, true, '50 % failures < 80 %');
+  assert.ok(good.slice(0, 3).every((u) => hostOf(proxy, u.port).healthy));
+  assert.equal(s('ejections_enforced_failure_percentage'), 1);
+});
+
+test('split local-origin errors: a refusing host is ejected by local-origin failure percentage', async (t) => {
+  const good = await Promise.all([0, 1, 2].map((i) => flakyUpstream(t, `good${i}`, 0)));
+  const dead = await deadPort();
+  const proxy = await startProxy(t, simpleBootstrap([...good.map((u) => u.port), dead], {
+    clusterExtra: outlier(`interval: 1s
+      base_ejection_time: 30s
+      max_ejection_percent: 100
+      split_external_local_origin_errors: true
+      consecutive_local_origin_failure: 100000
+      enforcing_local_origin_success_rate: 0
+      failure_percentage_minimum_hosts: 4
+      failure_percentage_request_volume: 5
+      enforcing_failure_percentage_local_origin: 100`),
+  }));
+  const s = (n: string) => statValue(proxy, `cluster.backend.outlier_detection.${n}`);
+  await driveUntil(t, proxy.listenerPort('main'), () => s('ejections_enforced_local_origin_failure_percentage') >= 1, 'a local-origin ejection');
+  assert.equal(hostOf(proxy, dead).healthy, false);
+  assert.equal(s('ejections_detected_failure_percentage'), 0, 'connect failures are not external failures when split');
+  const rs = await requestMany(proxy.listenerPort('main'), 30, () => ({ path: '/' }), 8);
+  assert.ok(rs.every((r) => r.status === 200));
+});
+
+test('successful_active_health_check_uneject_host: a passing health check ends an ejection early (default), or not', async (t) => {
+  for (const uneject of [true, false]) {
+    const b = await switchableUpstream(t, 'b');
+    // This host passes its health checks but answers traffic with 503 (its handler answers `a` only on /healthz).
+    const { port: broken } = await startHttpUpstream(t, (req, res) => {
+      if (req.url === '/healthz') { res.writeHead(200).end(); return; }
+      res.writeHead(503).end('broken');
+    });
+    const proxy = await startProxy(t, simpleBootstrap([broken, b.port], {
+      clusterExtra: `${healthChecks('http_health_check: { path: /healthz }')}
+${outlier(`consecutive_5xx: 2
+      interval: 1s
+      base_ejection_time: 300s
+      max_ejection_percent: 50
+      successful_active_health_check_uneject_host: ${uneject}`)}`,
+    }));
+    const port = proxy.listenerPort('main');
+    for (let i = 0; i < 4; i++) await request(port, { path: '/' });
+    const host = hostOf(proxy, broken);
+    const ejections = statValue(proxy, 'cluster.backend.outlier_detection.ejections_enforced_total');
+    assert.equal(ejections, 1);
+    if (uneject) {
+      // Ejected for 300 s, back at the next passing check.
+      await waitFor(() => host.healthy, 'the ejected host back after a passing check');
+      assert.equal(statValue(proxy, 'cluster.backend.outlier_detection.ejections_active'), 0);
+    } else {
+      const passes = statValue(proxy, 'cluster.backend.health_check.success');
+      await waitFor(() => statValue(proxy, 'cluster.backend.health_check.success') >= passes + 6, 'more passing checks');
+      assert.equal(host.healthy, false, 'passing checks do not end the ejection');
+      assert.equal(host.outlierEjected, true);
+    }
+  }
 });

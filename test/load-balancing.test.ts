@@ -12,6 +12,7 @@ import {
   statValue, waitFor, type EchoUpstream, type SimpleResponse,
 } from './support/harness.ts';
 import type { Proxy } from '../src/proxy/proxy.ts';
+import { ConfigError } from '../src/xds/config-error.ts';
 
 
 /** One listener, one route `/` → cluster `backend` (with `routeExtra` inside `route:`), one cluster. */
@@ -370,4 +371,149 @@ ${oneGroup([up])}`));
   for (const r of rs) assert.equal(r.status, 200);
   assert.equal(streams, 18);
   assert.equal(sessions, 6);
+});
+
+/** A P0 group of `p0` upstreams of which the first `healthy` are HEALTHY (the rest UNHEALTHY), and a P1 group. */
+function priorityCluster(p0: readonly { port: number }[], healthy: number, p1: readonly { port: number; healthy?: boolean }[]): string {
+  const ep = (port: number, ok: boolean) => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${port} } } }
+                health_status: ${ok ? 'HEALTHY' : 'UNHEALTHY'}`;
+  return `      lb_policy: RANDOM
+      load_assignment:
+        cluster_name: backend
+        endpoints:
+          - priority: 0
+            lb_endpoints:
+${p0.map((u, i) => ep(u.port, i < healthy)).join('\n')}
+          - priority: 1
+            lb_endpoints:
+${p1.map((u) => ep(u.port, u.healthy ?? true)).join('\n')}`;
+}
+
+test('priority load follows Envoy: P0 at 100/80/50/0 % health sends 0/0/30/100 % to P1 (overprovisioning 1.4)', async (t) => {
+  const p0 = await Promise.all(Array.from({ length: 10 }, (_, i) => startEchoUpstream(t, `p0-${i}`)));
+  const p1 = await startEchoUpstream(t, 'p1');
+  const n = 600;
+  for (const [healthy, toP1] of [[10, 0], [8, 0], [5, 0.3], [0, 1]] as const) {
+    const proxy = await startProxy(t, bootstrap(priorityCluster(p0, healthy, [p1])));
+    const c = await spread(t, proxy, n);
+    const got = c.get('p1') ?? 0;
+    if (toP1 === 0 || toP1 === 1) assert.equal(got, n * toP1, `P0 at ${healthy * 10} %: ${got} of ${n} to P1`);
+    else assertBinomial(got, n, toP1, `P0 at ${healthy * 10} % → P1`);
+    for (let i = healthy; i < 10; i++) assert.equal(c.get(`p0-${i}`), undefined, 'unhealthy P0 hosts get nothing');
+  }
+  // overprovisioning_factor 100 (ClusterLoadAssignment.policy): P0 at 50 % keeps exactly its 50 %.
+  const yaml = bootstrap(priorityCluster(p0, 5, [p1])).replace('        cluster_name: backend\n        endpoints:', '        cluster_name: backend\n        policy: { overprovisioning_factor: 100 }\n        endpoints:');
+  const proxy = await startProxy(t, yaml);
+  assertBinomial((await spread(t, proxy, n)).get('p1') ?? 0, n, 0.5, 'factor 100, P0 at 50 % → P1');
+});
+
+test('panic is per priority: P0 below the threshold balances over all its hosts while P1 keeps to its healthy ones', async (t) => {
+  const p0 = await Promise.all(Array.from({ length: 10 }, (_, i) => startEchoUpstream(t, `p0-${i}`)));
+  const p1 = await startEchoUpstream(t, 'p1');
+  const p1down = await startEchoUpstream(t, 'p1-down');
+  // P0: 1 of 10 healthy (10 % < 50 %: panic; availability 14); P1: 1 of 2 (50 %: no panic; availability 70).
+  // Load: P0 14 / 84 → 16 (+1 rounding) = 17 %, P1 83 %.
+  const proxy = await startProxy(t, bootstrap(priorityCluster(p0, 1, [p1, { port: p1down.port, healthy: false }])));
+  const n = 1000;
+  const c = await spread(t, proxy, n);
+  let p0All = 0;
+  let p0Unhealthy = 0;
+  for (let i = 0; i < 10; i++) { p0All += c.get(`p0-${i}`) ?? 0; if (i > 0) p0Unhealthy += c.get(`p0-${i}`) ?? 0; }
+  assertBinomial(p0All, n, 0.17, 'P0 share');
+  assertBinomial(p0Unhealthy, n, 0.17 * 0.9, 'unhealthy P0 hosts (panic)');
+  assert.equal(c.get('p1-down'), undefined, 'P1 is not in panic: its unhealthy host gets nothing');
+  assert.equal(statValue(proxy, 'cluster.backend.lb_healthy_panic'), p0All);
+});
+
+/** Zone-aware bootstrap: node in zone `a`, local cluster `local` with `localZones` hosts per zone, upstream `backend`. */
+function zoneBootstrap(localZones: Record<string, number>, upstream: Record<string, readonly EchoUpstream[]>, zoneAware: string): string {
+  let deadPort = 1;
+  const localGroups = Object.entries(localZones).map(([z, count]) => `          - locality: { zone: ${z} }
+            lb_endpoints:
+${Array.from({ length: count }, () => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${deadPort++} } } }`).join('\n')}`).join('\n');
+  const upGroups = Object.entries(upstream).map(([z, ups]) => `          - locality: { zone: ${z} }
+            lb_endpoints:
+${endpoints(ups)}`).join('\n');
+  const text = listenerBootstrap({
+    statPrefix: 'lb',
+    routes: `                        - match: { prefix: / }
+                          route: { cluster: backend }`,
+    clusters: `    - name: backend
+      connect_timeout: 1s
+      lb_policy: RANDOM
+      common_lb_config: { zone_aware_lb_config: ${zoneAware} }
+      load_assignment:
+        cluster_name: backend
+        endpoints:
+${upGroups}
+    - name: local
+      connect_timeout: 1s
+      load_assignment:
+        cluster_name: local
+        endpoints:
+${localGroups}`,
+  });
+  return `node: { id: proxy-a, cluster: local, locality: { zone: a } }
+cluster_manager: { local_cluster_name: local }
+${text}`;
+}
+
+test('zone-aware routing keeps traffic in the local zone when sizes match, and spills by spare capacity when not', async (t) => {
+  const ups = await Promise.all(['a1', 'a2', 'b1', 'b2'].map((n) => startEchoUpstream(t, n)));
+  const [a1, a2, b1, b2] = ups;
+  const n = 600;
+  // Local cluster 2 + 2, upstream 2 + 2: zone a has its share, every request stays in zone a.
+  const even = await startProxy(t, zoneBootstrap({ a: 2, b: 2 }, { a: [a1, a2], b: [b1, b2] }, '{ min_cluster_size: 3 }'));
+  const c1 = await spread(t, even, n);
+  assert.equal((c1.get('a1') ?? 0) + (c1.get('a2') ?? 0), n);
+  assert.equal(statValue(even, 'cluster.backend.lb_zone_routing_all_directly'), n);
+
+  // Local 3 a + 1 b (75 % / 25 %), upstream a1 | b1 | b2 + a2 in zone c (25 / 25 / 50 %): zone a can take
+  // 25/75 = 1/3 of its proxies' traffic; the rest goes to the zones with spare capacity: c (50 − 0), not b (25 − 25).
+  const skewed = await startProxy(t, zoneBootstrap({ a: 3, b: 1 }, { a: [a1], b: [b1], c: [b2, a2] }, '{ min_cluster_size: 3 }'));
+  const c2 = await spread(t, skewed, n);
+  assertBinomial(c2.get('a1') ?? 0, n, 1 / 3, 'local zone a');
+  assert.equal(c2.get('b1'), undefined, 'zone b has no spare capacity');
+  assertBinomial((c2.get('b2') ?? 0) + (c2.get('a2') ?? 0), n, 2 / 3, 'zone c');
+  assert.equal(statValue(skewed, 'cluster.backend.lb_zone_routing_sampled') + statValue(skewed, 'cluster.backend.lb_zone_routing_cross_zone'), n);
+
+  // Fewer healthy upstream hosts than min_cluster_size (default 6): no zone routing, RANDOM over all four.
+  const small = await startProxy(t, zoneBootstrap({ a: 3, b: 1 }, { a: [a1], b: [b1], c: [b2, a2] }, '{}'));
+  const c3 = await spread(t, small, n);
+  assertBinomial(c3.get('b1') ?? 0, n, 0.25, 'zone b without zone routing');
+  assert.ok(statValue(small, 'cluster.backend.lb_zone_cluster_too_small') >= 1);
+});
+
+test('zone-aware config errors: unknown local cluster, routing_enabled over 100, overprovisioning_factor 0', async (t) => {
+  const up = await startEchoUpstream(t, 'a1');
+  const ok = zoneBootstrap({ a: 1, b: 1 }, { a: [up] }, '{}');
+  const cases: [string, string, RegExp][] = [
+    [ok.replace('local_cluster_name: local', 'local_cluster_name: nowhere'), 'cluster_manager.local_cluster_name', /nowhere/],
+    [ok.replace('zone_aware_lb_config: {}', 'zone_aware_lb_config: { routing_enabled: { value: 120 } }'), 'static_resources.clusters[0].common_lb_config.zone_aware_lb_config.routing_enabled.value', /100/],
+    [ok.replace('        cluster_name: backend\n', '        cluster_name: backend\n        policy: { overprovisioning_factor: 0 }\n'), 'static_resources.clusters[0].load_assignment.policy.overprovisioning_factor', /greater than 0/],
+  ];
+  for (const [yaml, path, detail] of cases) {
+    await assert.rejects(startProxy(t, yaml), (e: unknown) => {
+      assert.ok(e instanceof ConfigError, String(e));
+      assert.equal(e.path, path);
+      assert.match(e.detail, detail);
+      return true;
+    });
+  }
+});
+
+test('DEGRADED endpoints take only the load the healthy ones cannot: 1 healthy + 3 degraded → 35 % / 65 %', async (t) => {
+  const ups = await Promise.all(['h', 'd1', 'd2', 'd3'].map((n) => startEchoUpstream(t, n)));
+  const proxy = await startProxy(t, bootstrap(`      lb_policy: RANDOM
+      load_assignment:
+        cluster_name: backend
+        endpoints:
+          - lb_endpoints:
+${ups.map((u, i) => `              - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${u.port} } } }
+                health_status: ${i === 0 ? 'HEALTHY' : 'DEGRADED'}`).join('\n')}`));
+  const n = 800;
+  const c = await spread(t, proxy, n);
+  // Healthy availability 1/4 × 1.4 = 35 %; the degraded hosts (3/4 × 1.4, capped at 100) take the other 65 %.
+  assertBinomial(c.get('h') ?? 0, n, 0.35, 'the healthy host');
+  assert.equal(statValue(proxy, 'cluster.backend.lb_healthy_panic'), 0, 'degraded hosts count as available: no panic');
 });

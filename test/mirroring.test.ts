@@ -218,3 +218,30 @@ test('mirroring: bad config is rejected with the field path', async (t) => {
     assert.ok(msg.includes(base.slice(0, 20)), msg);
   }
 });
+
+test('mirroring: virtual-host request_mirror_policies apply to routes without their own; a route\'s own replace them', async (t) => {
+  const primary = await recorder(t, 200, 'primary');
+  const vhShadow = await recorder(t, 200, 'vh-shadow');
+  const routeShadow = await recorder(t, 200, 'route-shadow');
+  let y = simpleBootstrap([primary.port], {
+    vhostExtra: `                      request_mirror_policies:
+                        - { cluster: vh_shadow }`,
+    routes: `
+                        - match: { prefix: /own }
+                          route:
+                            cluster: backend
+                            request_mirror_policies:
+                              - { cluster: route_shadow }`,
+  });
+  y += cluster('vh_shadow', vhShadow.port) + cluster('route_shadow', routeShadow.port);
+  const proxy = await startProxy(t, y);
+  const port = proxy.listenerPort('main');
+  assert.equal((await request(port, { path: '/inherits', headers: { host: 'a.example' } })).body, 'primary');
+  assert.equal((await request(port, { path: '/own', headers: { host: 'a.example' } })).body, 'primary');
+  await waitFor(() => vhShadow.seen.length === 1 && routeShadow.seen.length === 1, 'one shadow request each');
+  assert.deepEqual(vhShadow.seen.map((s) => s.url), ['/inherits']);
+  assert.deepEqual(routeShadow.seen.map((s) => s.url), ['/own'], 'policies are not merged: the route\'s own win');
+  const err = await configError(t, simpleBootstrap([primary.port], { vhostExtra: `                      request_mirror_policies:
+                        - { cluster: nowhere }` }));
+  assert.match(err, /virtual_hosts\[0\]\.request_mirror_policies\[0\]\.cluster/);
+});

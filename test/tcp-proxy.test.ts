@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { RawClient, deadPort, startHttpUpstream, startProxy, startTcpUpstream, statValue, waitFor } from './support/harness.ts';
 import { createTestPki } from './support/test-pki.ts';
-import { bootstrap, hcm, staticCluster, tcpProxy } from './support/l4-config.ts';
+import { bootstrap, hcm, staticCluster, tcpProxy, tlsSocket } from './support/l4-config.ts';
 
 const TLS_INSPECTOR = { name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } };
 const HTTP_INSPECTOR = { name: 'envoy.filters.listener.http_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector' } };
@@ -210,4 +210,82 @@ test('TLS passthrough: tls_inspector routes by SNI to a TLS upstream without ter
   }
   assert.equal(statValue(proxy, 'tcp.pa.downstream_cx_total'), 1);
   assert.equal(statValue(proxy, 'tcp.pb.downstream_cx_total'), 1);
+});
+
+test('TCP proxy: the cluster circuit breaker max_connections refuses extra connections with UO and upstream_cx_overflow', async (t) => {
+  const { port: up } = await startTcpUpstream(t, (s) => { s.pipe(s); });
+  const dir = mkdtempSync(join(tmpdir(), 'weft-tcp-cb-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'tcp.log');
+  const proxy = await startProxy(t, bootstrap({ filter_chains: [{ filters: [tcpProxy('cb', 'echo', { access_log: fileLog(log, '%RESPONSE_FLAGS%\n') })] }] },
+    [staticCluster('echo', up, { circuit_breakers: { thresholds: [{ max_connections: 1 }] } })]));
+  const port = proxy.listenerPort('main');
+  const first = await RawClient.connect(t, port);
+  first.write('one');
+  await first.waitText('one');
+  assert.equal(statValue(proxy, 'cluster.echo.circuit_breakers.default.remaining_cx'), 0);
+  const second = await RawClient.connect(t, port);
+  await second.waitEnded();
+  assert.equal(second.text, '');
+  assert.equal(statValue(proxy, 'cluster.echo.upstream_cx_overflow'), 1);
+  first.socket.end();
+  await first.waitEnded();
+  // The slot is free again once the first upstream connection has closed.
+  await waitFor(() => statValue(proxy, 'cluster.echo.circuit_breakers.default.remaining_cx') === 1, 'the connection slot to be released');
+  const third = await RawClient.connect(t, port);
+  third.write('three');
+  await third.waitText('three');
+  third.socket.end();
+  await third.waitEnded();
+  await proxy.close();
+  assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n').sort(), ['-', '-', 'UO']);
+});
+
+test('TCP proxy: many connections at once, small and large writes, each gets exactly its own bytes back', async (t) => {
+  // Reads share recycled buffers between connections (pooled-read.ts): interleaved traffic must not mix.
+  const { port: up } = await startTcpUpstream(t, (s) => { s.pipe(s); });
+  const proxy = await startProxy(t, bootstrap({ filter_chains: [{ filters: [tcpProxy('many', 'echo')] }] }, [staticCluster('echo', up)]));
+  const port = proxy.listenerPort('main');
+  const one = (i: number): Promise<void> => new Promise((resolve, reject) => {
+    const size = i % 2 === 0 ? 3 * 1024 * 1024 + i : 100 + i;
+    const payload = Buffer.alloc(size);
+    for (let j = 0; j < size; j++) payload[j] = (j * 7 + i * 13) & 0xff;
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('end', () => {
+      const back = Buffer.concat(parts);
+      s.destroy();
+      if (back.equals(payload)) resolve(); else reject(new Error(`connection ${i}: ${back.length} bytes back, ${size} sent, content differs`));
+    });
+    s.on('error', reject);
+    // Small pieces first (they are read into the shared buffer and copied), then the rest in one write.
+    const head = Math.min(size, 4000);
+    for (let off = 0; off < head; off += 997) s.write(payload.subarray(off, Math.min(off + 997, head)));
+    if (size > 4000) s.write(payload.subarray(4000));
+    s.end();
+  });
+  await Promise.all(Array.from({ length: 12 }, (_, i) => one(i)));
+  assert.ok(statValue(proxy, 'tcp.many.downstream_cx_rx_bytes_total') > 6 * 3 * 1024 * 1024);
+});
+
+test('TCP proxy behind TLS termination: the client half-closes over TLS, the upstream still answers', async (t) => {
+  const pki = createTestPki(t);
+  const cert = pki.issue('tcp.example', ['DNS:tcp.example']);
+  const up = await reverseUpstream(t);
+  const proxy = await startProxy(t, bootstrap({ filter_chains: [{ transport_socket: tlsSocket(cert), filters: [tcpProxy('tlstcp', 'rev')] }] }, [staticCluster('rev', up)]));
+  const answer = await new Promise<string>((resolve, reject) => {
+    // allowHalfOpen is honoured by tls.connect (it keeps the read side open after our end()), though not in its typings.
+    const opts = { host: '127.0.0.1', port: proxy.listenerPort('main'), ca: pki.ca.cert, servername: 'tcp.example', allowHalfOpen: true };
+    const s = tls.connect(opts as tls.ConnectionOptions);
+    t.after(() => { s.destroy(); });
+    let got = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => { got += d; });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+    s.once('secureConnect', () => { s.write('hello'); s.end(); });
+  });
+  assert.equal(answer, 'olleh');
+  await waitFor(() => statValue(proxy, 'listener.l.downstream_cx_active') === 0, 'the connection to be released');
 });

@@ -177,7 +177,9 @@ test('mTLS: a trusted client certificate is required; missing, untrusted, expire
   assert.equal(ok.status, 200);
   assert.equal(statValue(proxy, 'listener.l.ssl.handshake'), 1);
 
-  assert.ok((await handshake(t, port, base)).err !== null, 'no client certificate');
+  // Refused inside the handshake, as by Envoy: the client gets TLS 1.3's certificate_required alert.
+  const noCert = await handshake(t, port, base);
+  assert.match(String((noCert.err as NodeJS.ErrnoException | null)?.code), /CERTIFICATE_REQUIRED/);
   await waitFor(() => statValue(proxy, 'listener.l.ssl.fail_verify_no_cert') === 1, 'fail_verify_no_cert');
   assert.ok((await handshake(t, port, { ...base, cert: untrusted.cert, key: untrusted.key })).err !== null, 'untrusted client certificate');
   await waitFor(() => statValue(proxy, 'listener.l.ssl.fail_verify_error') === 1, 'fail_verify_error');
@@ -249,6 +251,7 @@ test('bad TLS input: garbage, a truncated handshake and a stalled handshake are 
 
   await waitFor(() => statValue(proxy, 'listener.l.ssl.connection_error') >= 3, 'three connection errors');
   assert.equal(statValue(proxy, 'listener.l.ssl.handshake'), 0);
+  assert.equal(statValue(proxy, 'listener.l.downstream_cx_transport_socket_connect_timeout'), 1);
   const ok = await httpsGet(port, { ca: pki.ca.cert, servername: 'server.example' });
   assert.equal(ok.status, 200);
 });
@@ -346,3 +349,131 @@ function escape(s: string): string { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\
 function tcpProxyTo(cluster: string): object {
   return { name: 'tcp', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 't', cluster } };
 }
+
+/** A bootstrap (JSON) with `static_resources.secrets` added. */
+function withSecrets(json: string, secrets: object[]): string {
+  const b = JSON.parse(json) as { static_resources: Record<string, unknown> };
+  b.static_resources.secrets = secrets;
+  return JSON.stringify(b);
+}
+const DOWNSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+const certSecret = (name: string, c: CertFiles): object => ({ name, tls_certificate: { certificate_chain: { inline_string: c.cert }, private_key: { inline_string: c.key } } });
+
+test('static SDS secrets: the server certificate and a combined validation context come from static_resources.secrets', async (t) => {
+  const up = await namedUpstream(t, 'sds');
+  const good = pki.issue('client-a', ['URI:spiffe://weft.test/sa/a']);
+  const wrongSan = pki.issue('client-b', ['URI:spiffe://weft.test/sa/b']);
+  const proxy = await startProxy(t, withSecrets(bootstrap({
+    filter_chains: [{
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': DOWNSTREAM_TLS,
+          require_client_certificate: true,
+          common_tls_context: {
+            tls_certificate_sds_secret_configs: [{ name: 'server_cert' }],
+            // The secret brings the CA; the default brings the SAN matcher: both apply.
+            combined_validation_context: {
+              default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: 'spiffe://weft.test/sa/a' } }] },
+              validation_context_sds_secret_config: { name: 'mesh_ca' },
+            },
+          },
+        },
+      },
+      filters: [hcm('sds', 'sds')],
+    }],
+  }, [staticCluster('sds', up)]), [certSecret('server_cert', server), { name: 'mesh_ca', validation_context: { trusted_ca: { filename: pki.ca.certFile } } }]));
+  const port = proxy.listenerPort('main');
+  const base = { ca: pki.ca.cert, servername: 'server.example' };
+  const ok = await httpsGet(port, { ...base, cert: good.cert, key: good.key });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.cn, 'server.example');
+  assert.ok((await handshake(t, port, { ...base, cert: wrongSan.cert, key: wrongSan.key })).err !== null, 'SAN mismatch');
+  await waitFor(() => statValue(proxy, 'listener.l.ssl.fail_verify_san') === 1, 'fail_verify_san');
+  assert.ok((await handshake(t, port, base)).err !== null, 'no client certificate');
+  await waitFor(() => statValue(proxy, 'listener.l.ssl.fail_verify_no_cert') === 1, 'fail_verify_no_cert');
+});
+
+test('ecdh_curves: X25519 by default (as Envoy), the configured group otherwise', async (t) => {
+  const up = await namedUpstream(t, 'x');
+  const proxy = await startProxy(t, JSON.stringify({
+    static_resources: {
+      listeners: [
+        { name: 'default', address: { socket_address: { address: '127.0.0.1', port_value: 0 } }, filter_chains: [{ transport_socket: tlsSocket(server), filters: [hcm('d', 'x')] }] },
+        { name: 'p256', address: { socket_address: { address: '127.0.0.1', port_value: 0 } }, filter_chains: [{ transport_socket: tlsSocket(server, { tlsParams: { ecdh_curves: ['P-256'] } }), filters: [hcm('p', 'x')] }] },
+      ],
+      clusters: [staticCluster('x', up)],
+    },
+  }));
+  const group = async (port: number): Promise<string> => {
+    const { err, socket } = await handshake(t, port, { ca: pki.ca.cert, servername: 'server.example' });
+    assert.equal(err, null);
+    return String((socket.getEphemeralKeyInfo() as { name?: string } | null)?.name ?? '');
+  };
+  assert.equal(await group(proxy.listenerPort('default')), 'X25519');
+  assert.equal(await group(proxy.listenerPort('p256')), 'prime256v1');
+});
+
+test('terminated TLS connections are released when the client closes or resets, during or right after the handshake', async (t) => {
+  const up = await namedUpstream(t, 'x');
+  const proxy = await startProxy(t, bootstrap({ filter_chains: [{ transport_socket: tlsSocket(server), filters: [hcm('rel', 'x')] }] }, [staticCluster('x', up)]));
+  const port = proxy.listenerPort('main');
+  for (let i = 0; i < 10; i++) {
+    await new Promise<void>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, servername: 'server.example' });
+      s.once('secureConnect', () => { if (i % 2 === 0) s.destroy(); else s.end(); resolve(); });
+      s.once('error', () => resolve());
+    });
+  }
+  const ok = await httpsGet(port, { ca: pki.ca.cert, servername: 'server.example' });
+  assert.equal(ok.status, 200);
+  await waitFor(() => statValue(proxy, 'listener.l.downstream_cx_active') === 0, 'every connection to be released');
+  assert.equal(statValue(proxy, 'listener.l.downstream_cx_total'), 11);
+});
+
+test('bad secret configuration is rejected with the field path', async () => {
+  const { compileBootstrap } = await import('../src/proxy/proxy.ts');
+  const { parseBootstrapText } = await import('../src/proxy/bootstrap.ts');
+  const { StatsStore } = await import('../src/telemetry/stats.ts');
+  const { ClusterManager } = await import('../src/proxy/upstream/cluster-manager.ts');
+  const compile = (common: object, secrets: object[], cluster: object = staticCluster('x', 1)): string => {
+    const stats = new StatsStore();
+    const listener = { filter_chains: [{ transport_socket: { name: 'tls', typed_config: { '@type': DOWNSTREAM_TLS, common_tls_context: common } }, filters: [hcm('a', 'x')] }] };
+    try {
+      compileBootstrap(parseBootstrapText(withSecrets(bootstrap(listener, [cluster]), secrets), 'json', 't.json'), stats, new ClusterManager(stats));
+      return 'ok';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  const ctx = 'static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context';
+  const certRef = { tls_certificate_sds_secret_configs: [{ name: 'cert' }] };
+  const ca = { name: 'ca', validation_context: { trusted_ca: { inline_string: pki.ca.cert } } };
+  assert.equal(compile(certRef, [certSecret('cert', server)]), 'ok');
+  assert.equal(compile({ ...certRef, validation_context_sds_secret_config: { name: 'ca' } }, [certSecret('cert', server), ca]), 'ok');
+  assert.match(compile({ tls_certificate_sds_secret_configs: [{ name: 'nope' }] }, [certSecret('cert', server)]),
+    new RegExp(`^${escape(ctx)}.tls_certificate_sds_secret_configs\\[0\\].name: unknown secret "nope"`));
+  assert.match(compile({ ...certRef, validation_context_sds_secret_config: { name: 'cert' } }, [certSecret('cert', server)]),
+    new RegExp(`^${escape(ctx)}.validation_context_sds_secret_config.name: secret "cert" is a tls_certificate, not a validation_context`));
+  assert.match(compile(certRef, [{ name: 'cert', tls_certificate: { certificate_chain: { inline_string: 'not PEM' }, private_key: { inline_string: server.key } } }]),
+    /^static_resources.secrets\[0\].tls_certificate: invalid secret/);
+  assert.match(compile(certRef, [certSecret('cert', server), { name: 'ca', validation_context: { trusted_ca: { inline_string: 'garbage' } } }]),
+    /^static_resources.secrets\[1\].validation_context.trusted_ca: no PEM certificate found/);
+  assert.match(compile(certRef, [certSecret('cert', server), certSecret('cert', server)]), /^static_resources.secrets\[1\].name: duplicate secret name "cert"/);
+  assert.match(compile(certRef, [{ name: 'cert' }]), /^static_resources.secrets\[0\]: tls_certificate or validation_context is required/);
+  assert.match(compile({ tls_certificate_sds_secret_configs: [{ name: 'cert', sds_config: { ads: {} } }] }, [certSecret('cert', server)]),
+    /tls_certificate_sds_secret_configs\[0\].sds_config/);
+  assert.match(compile({ ...certRef, combined_validation_context: { default_validation_context: {} } }, [certSecret('cert', server)]),
+    new RegExp(`^${escape(ctx)}.combined_validation_context.validation_context_sds_secret_config: required`));
+  assert.match(compile({ ...certRef, validation_context: { trusted_ca: { inline_string: 'garbage' } } }, [certSecret('cert', server)]),
+    new RegExp(`^${escape(ctx)}.validation_context.trusted_ca: no PEM certificate found`));
+  assert.match(compile({ ...certRef, tls_params: { ecdh_curves: ['NOT-A-CURVE'] } }, [certSecret('cert', server)]),
+    new RegExp(`^${escape(ctx)}.tls_params.ecdh_curves: invalid TLS configuration`));
+  // Upstream: the cluster's UpstreamTlsContext names secrets the same way.
+  const upstream = staticCluster('x', 1, { transport_socket: { name: 'tls', typed_config: {
+    '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+    common_tls_context: { validation_context_sds_secret_config: { name: 'missing_ca' } },
+  } } });
+  assert.match(compile(certRef, [certSecret('cert', server)], upstream),
+    /^static_resources.clusters\[0\].transport_socket.typed_config.common_tls_context.validation_context_sds_secret_config.name: unknown secret "missing_ca"/);
+});

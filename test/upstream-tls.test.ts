@@ -93,3 +93,42 @@ test('TCP proxy originates TLS when the cluster has an UpstreamTlsContext', asyn
   c.write('plain');
   assert.equal(await c.waitText('tls echo: plain'), 'tls echo: plain');
 });
+
+test('mTLS origination with static SDS secrets: the client certificate and the CA are named secrets', async (t) => {
+  const pki = createTestPki(t);
+  const srv = pki.issue('backend', ['DNS:backend.internal']);
+  const client = pki.issue('weft-proxy', ['URI:spiffe://weft.test/proxy']);
+  const up = await httpsUpstream(t, srv, pki.ca.cert);
+  const tlsCtx = (caSecret: string): object => ({
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      sni: 'backend.internal',
+      common_tls_context: {
+        tls_certificate_sds_secret_configs: [{ name: 'proxy_cert' }],
+        combined_validation_context: {
+          default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'backend.internal' } }] },
+          validation_context_sds_secret_config: { name: caSecret },
+        },
+      },
+    },
+  });
+  const other = createTestPki(t, 'Other CA');
+  const proxy = await startProxy(t, JSON.stringify({
+    static_resources: {
+      listeners: ['good', 'wrongca'].map((n) => ({ name: n, address: { socket_address: { address: '127.0.0.1', port_value: 0 } }, filter_chains: [{ filters: [hcm(n, n)] }] })),
+      clusters: [staticCluster('good', up, { transport_socket: tlsCtx('mesh_ca') }), staticCluster('wrongca', up, { transport_socket: tlsCtx('other_ca') })],
+      secrets: [
+        { name: 'proxy_cert', tls_certificate: { certificate_chain: { inline_string: client.cert }, private_key: { inline_string: client.key } } },
+        { name: 'mesh_ca', validation_context: { trusted_ca: { inline_string: pki.ca.cert } } },
+        { name: 'other_ca', validation_context: { trusted_ca: { inline_string: other.ca.cert } } },
+      ],
+    },
+  }));
+  const good = await request(proxy.listenerPort('good'));
+  assert.equal(good.status, 200);
+  assert.deepEqual(JSON.parse(good.body), { sni: 'backend.internal', alpn: 'http/1.1', client: 'weft-proxy' });
+  const bad = await request(proxy.listenerPort('wrongca'));
+  assert.equal(bad.status, 503);
+  assert.match(bad.body, /TLS_error/);
+});

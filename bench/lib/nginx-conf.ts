@@ -63,6 +63,8 @@ export function nginxTlsProxyConfig(inst: NginxInstance, upstreamPort: number, c
   return common(inst, `${proxyUpstream(upstreamPort)}
   server {
     listen 127.0.0.1:${inst.h1Port} ssl;
+    # nginx 1.22 defaults to TLSv1–TLSv1.2; Weft (Node) offers TLS 1.2–1.3: compare the same TLS 1.3 handshake.
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate ${certFile};
     ssl_certificate_key ${keyFile};
     ${PROXY_SITE}

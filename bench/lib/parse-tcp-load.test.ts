@@ -12,8 +12,10 @@ describe('parseTcpLoad', () => {
     const p = parseTcpLoad('{"mode":"pingpong","connections":16,"size":64,"roundTrips":1000,"seconds":1,"rate":1000,"p50Us":250,"p90Us":400,"p99Us":900,"maxUs":2000,"errors":0}');
     assert.equal(p.mode, 'pingpong');
     assert.equal(p.mode === 'pingpong' ? p.p99Us : -1, 900);
-    const h = parseTcpLoad('{"mode":"handshake","concurrency":4,"handshakes":10,"seconds":1,"rate":10,"errors":2,"firstError":"ECONNRESET"}');
+    const h = parseTcpLoad('{"mode":"handshake","concurrency":4,"handshakes":10,"seconds":1,"rate":10,"errors":2,"firstError":"ECONNRESET","group":"TLSv1.3 X25519"}');
     assert.equal(h.mode === 'handshake' ? h.firstError : '', 'ECONNRESET');
+    assert.equal(h.mode === 'handshake' ? h.group : '', 'TLSv1.3 X25519');
+    assert.throws(() => parseTcpLoad('{"mode":"handshake","concurrency":4,"handshakes":10,"seconds":1,"rate":10,"errors":0,"group":3}'), /group is not a string/);
   });
 
   it('rejects empty, non-JSON, unknown-mode and incomplete output with the reason', () => {

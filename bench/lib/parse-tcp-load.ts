@@ -11,7 +11,11 @@ export interface PingPongResult {
   p50Us: number; p90Us: number; p99Us: number; maxUs: number; errors: number;
 }
 /** `handshake`: new TLS connections, full handshakes. */
-export interface HandshakeResult { mode: 'handshake'; concurrency: number; handshakes: number; seconds: number; rate: number; errors: number; firstError?: string }
+export interface HandshakeResult {
+  mode: 'handshake'; concurrency: number; handshakes: number; seconds: number; rate: number; errors: number; firstError?: string;
+  /** TLS version and key-exchange group negotiated, e.g. `TLSv1.3 X25519`. */
+  group?: string;
+}
 export type TcpLoadResult = BulkResult | PingPongResult | HandshakeResult;
 
 const FIELDS: Readonly<Record<TcpLoadResult['mode'], readonly string[]>> = {
@@ -39,5 +43,6 @@ export function parseTcpLoad(text: string): TcpLoadResult {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`tcp-load ${mode}: field ${f} is ${JSON.stringify(v)}, not a number ≥ 0`);
   }
   if (rec.firstError !== undefined && typeof rec.firstError !== 'string') throw new Error('tcp-load: firstError is not a string');
+  if (rec.group !== undefined && typeof rec.group !== 'string') throw new Error('tcp-load: group is not a string');
   return rec as unknown as TcpLoadResult;
 }

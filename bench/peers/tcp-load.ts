@@ -81,13 +81,20 @@ async function handshake(port: number, concurrency: number, seconds: number, caF
   let handshakes = 0;
   let errors = 0;
   let firstError: string | undefined;
+  /** Protocol and key-exchange group of the first handshake: both targets must negotiate the same for a fair comparison. */
+  let group: string | undefined;
   const stopAt = Date.now() + seconds * 1000;
   const loop = async (): Promise<void> => {
     while (Date.now() < stopAt) {
       await new Promise<void>((resolve) => {
         // No `session` option: every connection is a full handshake (certificate verified against ca).
         const s = tlsConnect({ host: HOST, port, servername: 'localhost', ca });
-        s.once('secureConnect', () => { handshakes++; s.destroy(); resolve(); });
+        s.once('secureConnect', () => {
+          handshakes++;
+          group ??= `${s.getProtocol() ?? '?'} ${(s.getEphemeralKeyInfo() as { name?: string } | null)?.name ?? '?'}`;
+          s.destroy();
+          resolve();
+        });
         s.once('error', (e) => { errors++; firstError ??= e.message; s.destroy(); resolve(); });
       });
       if (errors > 100 && handshakes === 0) return; // a broken target: do not spin for the whole run
@@ -96,7 +103,7 @@ async function handshake(port: number, concurrency: number, seconds: number, caF
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: concurrency }, loop));
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
-  out({ mode: 'handshake', concurrency, handshakes, seconds: elapsed, rate: handshakes / elapsed, errors, ...(firstError === undefined ? {} : { firstError }) });
+  out({ mode: 'handshake', concurrency, handshakes, seconds: elapsed, rate: handshakes / elapsed, errors, ...(firstError === undefined ? {} : { firstError }), ...(group === undefined ? {} : { group }) });
 }
 
 const n = (i: number): number => {

@@ -4,6 +4,7 @@
  *   weft validate -c bootstrap.yaml  check a bootstrap without running it
  *   weft demo                        the front-proxy example with two sample upstreams
  *   weft control --xds-dir DIR       the xDS (ADS) server, serving resource files from DIR
+ *   weft ratelimit --config F --redis redis://h:p   the global rate-limit service (counts in Redis)
  */
 import { parseArgs } from 'node:util';
 import { WEFT_VERSION } from '../proxy/proxy.ts';
@@ -16,6 +17,8 @@ Usage:
   weft demo                                              run examples/front-proxy with sample upstreams
   weft control --xds-dir DIR [--xds-port 15010] [--debug-port 15014] [--debounce-ms 100]
                                                          the xDS server (ADS, SotW + delta) for files in DIR
+  weft ratelimit --config FILE|DIR --redis redis://host:port [--port 8081] [--debug-port 6070]
+                                                         the global rate-limit service (gRPC, counts in Redis)
   weft sample-service <name> <port>                      a sample upstream that echoes requests as JSON
   weft version
 `;
@@ -50,6 +53,22 @@ async function main(argv: string[]): Promise<number> {
         };
       } catch (e) { process.stderr.write(`weft control: ${(e as Error).message}\n`); return 2; }
       return runControl(opts);
+    }
+    case 'ratelimit': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, redis: { type: 'string' }, port: { type: 'string' }, 'debug-port': { type: 'string' }, host: { type: 'string' }, 'redis-timeout-ms': { type: 'string' } } });
+      if (!values.config || !values.redis) { process.stderr.write('weft ratelimit: --config <file or directory> and --redis redis://host:port are required\n'); return 2; }
+      const { parseNumberOption } = await import('./control-command.ts');
+      const { runRateLimit } = await import('./ratelimit-command.ts');
+      let opts;
+      try {
+        opts = {
+          config: values.config, redis: values.redis, host: values.host ?? '0.0.0.0',
+          port: parseNumberOption('port', values.port, 8081),
+          debugPort: parseNumberOption('debug-port', values['debug-port'], 6070),
+          redisTimeoutMs: parseNumberOption('redis-timeout-ms', values['redis-timeout-ms'], 500, 60_000),
+        };
+      } catch (e) { process.stderr.write(`weft ratelimit: ${(e as Error).message}\n`); return 2; }
+      return runRateLimit(opts);
     }
     case 'demo': {
       const { runDemo } = await import('./demo-command.ts');

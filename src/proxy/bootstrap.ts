@@ -13,8 +13,8 @@ import { parseMessageJson } from '../xds/json.ts';
 import { declareSupported } from '../xds/supported.ts';
 import { BootstrapSchema, type Bootstrap } from '../xds/gen/envoy/config/bootstrap/v3/bootstrap_pb.js';
 
-// What the bootstrap itself brings. Listener, Cluster, Address, … are declared by the modules compiling them.
-// `dynamic_resources` (xDS) is declared when the ADS client lands.
+// What the bootstrap itself brings. Listener, Cluster, Address, … are declared by the modules compiling them;
+// `dynamic_resources` (ADS) by src/proxy/dynamic/dynamic-resources.ts.
 declareSupported('envoy.config.bootstrap.v3.Bootstrap', ['node', 'static_resources', 'admin']);
 declareSupported('envoy.config.bootstrap.v3.Bootstrap.StaticResources', ['listeners', 'clusters', 'secrets']);
 declareSupported('envoy.config.bootstrap.v3.Admin', ['address']);

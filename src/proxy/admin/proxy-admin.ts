@@ -46,6 +46,7 @@ export class ProxyAdminTarget implements AdminTarget {
           host: h,
           stats: { cx_active: c.poolFor(h)?.activeConnections ?? 0, rq_active: h.activeRequests, rq_total: h.rqTotal, rq_success: h.rqSuccess, rq_error: h.rqError },
           healthFlags: healthFlagsOf(h),
+          successRate: c.successRateOf(h),
         })),
       });
     }
@@ -61,7 +62,7 @@ export class ProxyAdminTarget implements AdminTarget {
    * trims each top-level config, or each element of `resource` when both are given.
    */
   configDump(params: ConfigDumpParams): object {
-    const dump = this.proxy.configDump() as { configs: Record<string, unknown>[] };
+    const dump = this.proxy.configDump(params.includeEds) as { configs: Record<string, unknown>[] };
     let configs = dump.configs;
     if (params.nameRegex !== undefined && params.nameRegex !== '') {
       const re = new RegExp(`^(?:${params.nameRegex})$`);
@@ -90,11 +91,13 @@ export class ProxyAdminTarget implements AdminTarget {
 }
 
 const NO_FLAGS: readonly HealthFlag[] = [];
+const DEGRADED_FLAGS: readonly HealthFlag[] = ['degraded_eds_health'];
 
 /** Envoy's /clusters health flags of a host: why it is out of rotation, if it is. */
 function healthFlagsOf(h: Host): readonly HealthFlag[] {
-  if (h.healthy) return NO_FLAGS;
+  if (h.healthy) return h.degraded ? DEGRADED_FLAGS : NO_FLAGS;
   const flags: HealthFlag[] = [];
+  if (h.degraded) flags.push('degraded_eds_health');
   if (h.activeHcFailed) flags.push('failed_active_hc');
   if (h.outlierEjected) flags.push('failed_outlier_check');
   if (!h.edsHealthy) flags.push('failed_eds_health');

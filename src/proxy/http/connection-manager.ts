@@ -16,6 +16,7 @@ import { DeadlineList, touch, type DeadlineEntry } from '../../util/deadline-lis
 import type { Counter, Gauge, Histogram, StatsScope } from '../../telemetry/stats.ts';
 import { Router, type ClusterLookup } from './router.ts';
 import type { RouteEntry, RouteTable } from './route/route-table.ts';
+import type { RouteConfigProvider } from './route-config-provider.ts';
 import { FILTER_STOP, type FilterStreamCallbacks, type HttpFilterFactory, type HttpStreamFilter } from '../filters/http/filter.ts';
 import { httpDate } from '../../util/http-date.ts';
 
@@ -28,6 +29,8 @@ export interface HcmConfig {
   readonly stats: HcmStats;
   /** The route table in force; replaced atomically on RDS updates (read per stream). */
   routeTable(): RouteTable;
+  /** Where routeTable() reads from: an inline route_config, or the RDS provider of `rds.route_config_name`. */
+  readonly routes: RouteConfigProvider;
   readonly clusters: ClusterLookup;
   readonly accessLoggers: readonly StreamLogger[];
   /** The HTTP filters before the router, in order; null when the router is alone (no per-stream filter work). */
@@ -164,6 +167,12 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry, F
   private filters: (HttpStreamFilter | null)[] | null = null;
   /** Index of the filter that stopped decoding (-1 when none is stopped). */
   private stoppedAt = -1;
+  /**
+   * True while a stopped filter holds the request body (the codec is paused). Tracked apart from
+   * requestComplete: the request may complete (a GET parsed in the same chunk) after the pause, and the
+   * connection must still be resumed, or a keep-alive connection never reads its next request.
+   */
+  private bodyPaused = false;
   /** Request body that arrived while a filter held the request (handed to the router when it starts). */
   pendingBody: Buffer[] | null = null;
   pendingTrailers: string[] | null = null;
@@ -222,7 +231,7 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry, F
       if (f.decodeHeaders(this, this.requestComplete) === FILTER_STOP) {
         if (this.state !== S_OPEN) return; // the filter replied locally
         this.stoppedAt = i;
-        if (!this.requestComplete) this.codec.pauseRequestBody();
+        if (!this.requestComplete) { this.codec.pauseRequestBody(); this.bodyPaused = true; }
         return;
       }
       if (this.state !== S_OPEN) return;
@@ -235,7 +244,7 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry, F
     const at = this.stoppedAt;
     if (at < 0 || this.state !== S_OPEN) return;
     this.stoppedAt = -1;
-    if (!this.requestComplete) this.codec.resumeRequestBody();
+    if (this.bodyPaused) { this.bodyPaused = false; this.codec.resumeRequestBody(); }
     this.runDecodeFilters(at + 1);
   }
 
@@ -478,6 +487,8 @@ export class ActiveStream implements DownstreamStreamCallbacks, DeadlineEntry, F
     this.state = S_DONE;
     if (this.dlList !== null) this.dlList.remove(this);
     if (this.requestTimer !== null && this.requestTimer.dlList !== null) this.requestTimer.dlList.remove(this.requestTimer);
+    // A filter that held the request replied locally (or the stream ended): let the connection read on.
+    if (this.bodyPaused) { this.bodyPaused = false; this.codec.resumeRequestBody(); }
     const filters = this.filters;
     if (filters !== null) {
       for (let i = 0; i < filters.length; i++) { const f = filters[i]; if (f !== null && f.onDestroy !== undefined) f.onDestroy(); }

@@ -2,6 +2,7 @@
  * Compiles `envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager` into the
  * immutable HcmConfig the connection manager runs on. Validation happens here, once.
  */
+import type { StaticSecrets } from '../tls/secrets.ts';
 import type { HttpConnectionManager } from '../../xds/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import { HttpConnectionManager_CodecType } from '../../xds/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager_pb.js';
 import type { Duration } from '@bufbuild/protobuf/wkt';
@@ -17,6 +18,8 @@ import { compileRouteConfiguration, type RouteTable } from './route/route-table.
 import { compileAccessLogs } from '../../telemetry/access-log/access-log.ts';
 import { compileHttpFilters } from '../filters/http/registry.ts';
 import type { HttpFilterFactory } from '../filters/http/filter.ts';
+import { RouteConfigProvider } from './route-config-provider.ts';
+import { compileAdsConfigSource } from '../dynamic/config-source.ts';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 export const HCM_TYPE_URL = `type.googleapis.com/${HCM}`;
@@ -25,8 +28,9 @@ const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
 declareSupported(HCM, [
   'stat_prefix', 'codec_type', 'route_config', 'http_filters', 'access_log', 'generate_request_id',
   'use_remote_address', 'xff_num_trusted_hops', 'stream_idle_timeout', 'request_timeout', 'server_name',
-  'upgrade_configs', 'common_http_protocol_options', 'max_request_headers_kb',
+  'upgrade_configs', 'common_http_protocol_options', 'max_request_headers_kb', 'rds',
 ]);
+declareSupported('envoy.extensions.filters.network.http_connection_manager.v3.Rds', ['route_config_name', 'config_source']);
 declareSupported(`${HCM}.UpgradeConfig`, ['upgrade_type', 'enabled']);
 declareSupported('envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter', ['name', 'typed_config']);
 declareSupported(ROUTER, []);
@@ -51,12 +55,19 @@ export interface HcmCompileContext {
   clusters: ClusterLookup;
   /** Cluster names defined statically: routes naming others are rejected. */
   knownClusters: ReadonlySet<string>;
+  /**
+   * The providers of RDS route configurations (`rds`), when the proxy has an ADS config source; without
+   * it `rds` is a ConfigError.
+   */
+  rds?: { provider(name: string): RouteConfigProvider };
+  /** The bootstrap's `static_resources.secrets`, which TLS contexts name by `sds_secret_config` (absent: none). */
+  secrets?: StaticSecrets;
 }
 
 class CompiledHcm implements HcmConfig {
   statPrefix = '';
   stats!: HcmStats;
-  table!: RouteTable;
+  routes!: RouteConfigProvider;
   clusters!: ClusterLookup;
   accessLoggers: StreamLogger[] = [];
   httpFilters: readonly HttpFilterFactory[] | null = null;
@@ -72,7 +83,7 @@ class CompiledHcm implements HcmConfig {
   upgrades = new Set<string>();
   idleTimeoutMs = 3600_000;
   draining = false;
-  routeTable(): RouteTable { return this.table; }
+  routeTable(): RouteTable { return this.routes.table; }
 }
 
 export function compileHttpConnectionManager(hcm: HttpConnectionManager, path: string, ctx: HcmCompileContext): HcmConfig {
@@ -88,10 +99,19 @@ export function compileHttpConnectionManager(hcm: HttpConnectionManager, path: s
     default: throw new ConfigError(joinPath(path, 'codec_type'), 'HTTP3 is not supported');
   }
   const rs = hcm.routeSpecifier;
-  if (rs.case !== 'routeConfig') throw new ConfigError(path, rs.case === undefined ? 'route_config is required' : `${rs.case} is not supported yet: use route_config`);
-  c.table = compileRouteConfiguration(rs.value, joinPath(path, 'route_config'), { knownClusters: ctx.knownClusters, stats: ctx.stats });
+  if (rs.case === 'rds') {
+    const rp = joinPath(path, 'rds');
+    if (rs.value.routeConfigName === '') throw new ConfigError(joinPath(rp, 'route_config_name'), 'is required');
+    compileAdsConfigSource(rs.value.configSource, joinPath(rp, 'config_source'));
+    if (ctx.rds === undefined) throw new ConfigError(joinPath(rp, 'config_source.ads'), 'RDS needs dynamic_resources.ads_config in the bootstrap');
+    c.routes = ctx.rds.provider(rs.value.routeConfigName);
+  } else if (rs.case === 'routeConfig') {
+    c.routes = new RouteConfigProvider('', compileRouteConfiguration(rs.value, joinPath(path, 'route_config'), { knownClusters: ctx.knownClusters, stats: ctx.stats }));
+  } else {
+    throw new ConfigError(path, rs.case === undefined ? 'route_config or rds is required' : `${rs.case} is not supported: use route_config or rds`);
+  }
   // HTTP filters (src/proxy/filters/http): the router must be present and last (Envoy's rule).
-  c.httpFilters = compileHttpFilters(hcm.httpFilters, joinPath(path, 'http_filters'), { stats: ctx.stats, statPrefix: hcm.statPrefix });
+  c.httpFilters = compileHttpFilters(hcm.httpFilters, joinPath(path, 'http_filters'), { stats: ctx.stats, statPrefix: hcm.statPrefix, clusters: ctx.clusters, knownClusters: ctx.knownClusters });
   c.accessLoggers = compileAccessLogs(hcm.accessLog, joinPath(path, 'access_log'), xdsRegistry, { stats: ctx.stats });
   c.generateRequestId = hcm.generateRequestId ?? true;
   c.useRemoteAddress = hcm.useRemoteAddress ?? false;

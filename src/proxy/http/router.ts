@@ -146,8 +146,9 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
     this.route.applyRequestTransforms(head, stream.info, name);
     if (stream.upgrade !== '') this.retry = null;
     // Shadows copy the request as it goes upstream (after the route's header mutations); upgrades are not mirrored.
-    const mirror = action.mirrorPolicies.length === 0 || stream.upgrade !== '' ? null
-      : PendingMirror.create(action.mirrorPolicies, head, stream.bodyLength, stream.config.clusters, this.route.bufferLimitBytes);
+    const mirrors = this.route.mirrorPolicies;
+    const mirror = mirrors.length === 0 || stream.upgrade !== '' ? null
+      : PendingMirror.create(mirrors, head, stream.bodyLength, stream.config.clusters, this.route.bufferLimitBytes);
     this.mirror = mirror;
     const pending = stream.pendingBody;
     if (pending !== null) {

@@ -35,6 +35,24 @@ class ChainRuntime {
   }
 }
 
+/**
+ * One version of a listener's config with its running chains. An LDS update that keeps the address swaps
+ * in a new generation for new connections; connections of the old one keep it (drain-closing) until they end.
+ */
+class Generation {
+  readonly config: ListenerConfig;
+  readonly chains: ChainRuntime[];
+  readonly byConfig = new Map<FilterChainConfig, ChainRuntime>();
+  /** Connections accepted under this generation and still open. */
+  connections = 0;
+  retired = false;
+  constructor(config: ListenerConfig) {
+    this.config = config;
+    this.chains = config.chains.map((c) => new ChainRuntime(c));
+    for (const c of this.chains) this.byConfig.set(c.config, c);
+  }
+}
+
 /** `listener.<address>.*` counters of the listener-filter and chain-selection steps. */
 class ListenerStats {
   readonly cxTotal: Counter;
@@ -82,27 +100,66 @@ class Inspection {
   /** The listener_filters_timeout timer, counted from accept (not reset by arriving bytes, as in Envoy). */
   timer: NodeJS.Timeout | null = null;
   readonly facts: ConnectionFacts;
-  constructor(facts: ConnectionFacts) { this.facts = facts; }
+  readonly gen: Generation;
+  constructor(facts: ConnectionFacts, gen: Generation) { this.facts = facts; this.gen = gen; }
 }
 
 export class ActiveListener {
-  readonly config: ListenerConfig;
+  /** The generation new connections get. */
+  private gen: Generation;
+  /** Older generations with connections still open. */
+  private readonly retired = new Set<Generation>();
   private readonly server: net.Server;
-  private readonly chains: ChainRuntime[];
-  private readonly byConfig = new Map<FilterChainConfig, ChainRuntime>();
   private readonly sockets = new Set<net.Socket>();
+  /** Set while drainAndClose() waits for the last connection. */
+  private onEmpty: (() => void) | null = null;
   private readonly stats: StatsStore;
   // Named after the bound address (known once bound: port 0 picks one), so port-0 listeners do not share stats.
   private lstats!: ListenerStats;
   boundPort = 0;
 
   constructor(config: ListenerConfig, stats: StatsStore) {
-    this.config = config;
+    this.gen = new Generation(config);
     this.stats = stats;
-    this.chains = config.chains.map((c) => new ChainRuntime(c));
-    for (const c of this.chains) this.byConfig.set(c.config, c);
     // Half-open allowed so the TCP proxy can pass a client's FIN on; HTTP chains switch it off per socket.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (s) => this.onConnection(s));
+  }
+
+  /** The config new connections get. */
+  get config(): ListenerConfig { return this.gen.config; }
+
+  /**
+   * An LDS update at the same address: new connections get `config`; connections already open keep the old
+   * config and drain-close (HTTP/1.1 `connection: close` after the current response, HTTP/2 GOAWAY), so none
+   * is reset and no request in flight fails. The old generation's TLS contexts and access logs are released
+   * once its last connection closes.
+   */
+  update(config: ListenerConfig): void {
+    const old = this.gen;
+    const gen = new Generation(config);
+    if (this.lstats !== undefined) this.startTls(gen);
+    this.gen = gen;
+    for (const h of this.hcms) h.draining = old.chains.some((c) => c.config.network.kind === 'hcm' && c.config.network.hcm.draining);
+    old.retired = true;
+    for (const c of old.chains) {
+      if (c.config.network.kind === 'hcm') c.config.network.hcm.draining = true;
+      c.h2?.drain();
+    }
+    if (old.connections === 0) void this.release(old);
+    else this.retired.add(old);
+  }
+
+  /** Closes what a retired generation held (TLS contexts, access log files). */
+  private async release(gen: Generation): Promise<void> {
+    this.retired.delete(gen);
+    for (const c of gen.chains) c.tls?.close();
+    await Promise.all(loggersOf(gen.config).map((l) => l.close()));
+  }
+
+  private startTls(gen: Generation): void {
+    for (const c of gen.chains) {
+      if (c.config.tls !== null) c.tls = new TlsTerminator(c.config.tls, this.lstats.ssl, (s) => this.onSecure(s, c));
+    }
   }
 
   /** The HTTP connection managers of this listener's chains. */
@@ -132,9 +189,7 @@ export class ActiveListener {
         this.boundPort = (this.server.address() as net.AddressInfo).port;
         const scope = listenerScope(this.stats, this.config.statPrefix || formatAddress(host, this.boundPort));
         this.lstats = new ListenerStats(scope);
-        for (const c of this.chains) {
-          if (c.config.tls !== null) c.tls = new TlsTerminator(c.config.tls, this.lstats.ssl, (s) => this.onSecure(s, c));
-        }
+        this.startTls(this.gen);
         resolve();
       });
     });
@@ -144,7 +199,14 @@ export class ActiveListener {
     this.lstats.cxTotal.inc();
     this.lstats.cxActive.inc();
     this.sockets.add(socket);
-    socket.once('close', () => { this.lstats.cxActive.dec(); this.sockets.delete(socket); });
+    const gen = this.gen;
+    gen.connections++;
+    socket.once('close', () => {
+      this.lstats.cxActive.dec();
+      this.sockets.delete(socket);
+      if (--gen.connections === 0 && gen.retired) void this.release(gen);
+      if (this.sockets.size === 0 && this.onEmpty !== null) this.onEmpty();
+    });
     socket.on('error', () => {});
     const facts: ConnectionFacts = {
       destinationPort: socket.localPort ?? 0,
@@ -154,9 +216,9 @@ export class ActiveListener {
       serverName: '',
       applicationProtocols: [],
     };
-    if (this.config.listenerFilters.length === 0) { this.dispatch(socket, null, facts); return; }
-    const insp = new Inspection(facts);
-    const ms = this.config.listenerFiltersTimeoutMs;
+    if (gen.config.listenerFilters.length === 0) { this.dispatch(socket, null, facts, gen); return; }
+    const insp = new Inspection(facts, gen);
+    const ms = gen.config.listenerFiltersTimeoutMs;
     // A server-first protocol (SMTP, MySQL) sends nothing until the upstream greets: this timer bounds the
     // wait; with continue_on_listener_filters_timeout the connection then goes on with what is known.
     if (ms > 0) insp.timer = setTimeout(() => this.onInspectTimeout(socket, insp), ms);
@@ -171,7 +233,7 @@ export class ActiveListener {
     insp.timer = null;
     if (insp.next < 0 || socket.destroyed) return;
     this.lstats.preCxTimeout.inc();
-    if (this.config.continueOnListenerFiltersTimeout) this.finishInspection(socket, insp);
+    if (insp.gen.config.continueOnListenerFiltersTimeout) this.finishInspection(socket, insp);
     else socket.destroy();
   }
 
@@ -179,7 +241,7 @@ export class ActiveListener {
   private onInspectData(socket: net.Socket, insp: Inspection, d: Buffer): void {
     const buf = insp.buf === null ? d : Buffer.concat([insp.buf, d]);
     insp.buf = buf;
-    const filters = this.config.listenerFilters;
+    const filters = insp.gen.config.listenerFilters;
     const facts = insp.facts;
     const st = this.lstats;
     while (insp.next < filters.length) {
@@ -216,16 +278,19 @@ export class ActiveListener {
     socket.pause();
     socket.removeAllListeners('data');
     socket.removeAllListeners('end');
-    this.dispatch(socket, insp.buf, insp.facts);
+    this.dispatch(socket, insp.buf, insp.facts, insp.gen);
   }
 
   /** Picks the chain and starts its transport socket and network filter. */
-  private dispatch(socket: net.Socket, initial: Buffer | null, facts: ConnectionFacts): void {
-    const chain = this.config.selector.select(facts);
-    const rt = chain === null ? undefined : this.byConfig.get(chain);
+  private dispatch(socket: net.Socket, initial: Buffer | null, facts: ConnectionFacts, gen: Generation): void {
+    const chain = gen.config.selector.select(facts);
+    const rt = chain === null ? undefined : gen.byConfig.get(chain);
     if (rt === undefined) { this.lstats.noFilterChainMatch.inc(); socket.destroy(); return; }
     if (rt.tls !== null) {
       socket.pause();
+      // A half-open raw socket under a TLSSocket never reports the peer's FIN or reset: the TLS socket would
+      // neither close nor fail, and leak. The TCP proxy sets half-open on the TLS socket itself.
+      socket.allowHalfOpen = false;
       if (initial !== null) socket.unshift(initial);
       rt.tls.accept(socket);
       return;
@@ -288,17 +353,45 @@ export class ActiveListener {
   drain(): void {
     this.setDraining(true);
     this.server.close();
-    for (const c of this.chains) c.h2?.drain();
+    for (const c of this.gen.chains) c.h2?.drain();
   }
 
-  /** Stops accepting and closes every connection now. */
-  async close(): Promise<void> {
+  /**
+   * LDS removal (or a move to another address): stops accepting, drains (see drain()), and closes once the
+   * last connection has ended, or after `drainTimeMs` (Envoy's drain time), when what is left is closed.
+   */
+  async drainAndClose(drainTimeMs: number): Promise<void> {
+    this.drain();
+    if (this.sockets.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainTimeMs);
+        timer.unref();
+        this.onEmpty = () => { clearTimeout(timer); resolve(); };
+      });
+      this.onEmpty = null;
+    }
+    await this.close();
+  }
+
+  private closing: Promise<void> | null = null;
+
+  /** Stops accepting and closes every connection now (once: later calls get the same promise). */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
     this.setDraining(true);
-    for (const c of this.chains) { c.h2?.drain(); c.tls?.close(); }
+    for (const c of this.gen.chains) { c.h2?.drain(); c.tls?.close(); }
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     // Flush and release access log files.
-    const loggers = this.config.chains.flatMap((c) => c.network.kind === 'hcm' ? c.network.hcm.accessLoggers : c.network.tcp.accessLoggers);
-    await Promise.all(loggers.map((l) => l.close()));
+    await Promise.all([loggersOf(this.config), ...[...this.retired].map((g) => loggersOf(g.config))].flat().map((l) => l.close()));
   }
+}
+
+/** The access loggers of a listener config's chains. */
+function loggersOf(config: ListenerConfig): { close(): Promise<void> }[] {
+  return config.chains.flatMap((c) => c.network.kind === 'hcm' ? c.network.hcm.accessLoggers : c.network.tcp.accessLoggers);
 }

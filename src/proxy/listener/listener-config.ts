@@ -125,7 +125,7 @@ function compileFilterChain(fc: FilterChain, fcp: string, ctx: HcmCompileContext
     const tcp = joinPath(tp, 'typed_config');
     const msg = unpackAny(ts.configType.value, tcp);
     const timeout = nonNegativeMs(fc.transportSocketConnectTimeout, joinPath(fcp, 'transport_socket_connect_timeout'), DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    if (msg.$typeName === DownstreamTlsContextSchema.typeName) tls = compileDownstreamTls(msg as never, tcp, timeout);
+    if (msg.$typeName === DownstreamTlsContextSchema.typeName) tls = compileDownstreamTls(msg as never, tcp, timeout, ctx.secrets ?? null);
     else if (msg.$typeName !== RawBufferSchema.typeName) throw new ConfigError(tcp, `unsupported transport socket ${msg.$typeName} (use a DownstreamTlsContext)`);
   }
   const filters = fc.filters;

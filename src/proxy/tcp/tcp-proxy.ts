@@ -4,6 +4,8 @@
  * then copies bytes both ways with backpressure: a side that cannot take more pauses the other side's
  * reads. A FIN from either side is passed on as a FIN (half-close), so request/response protocols that
  * signal "done sending" by shutting down their write side work. An error on one side resets the other.
+ * Plain TCP sockets read into recycled buffers (pooled-read.ts); the cluster's max_connections circuit
+ * breaker bounds the upstream connections (UO when full).
  */
 import net from 'node:net';
 import type { UpstreamCluster } from '../http/router.ts';
@@ -12,8 +14,10 @@ import { ResponseFlag } from '../http/response-flags.ts';
 import { DeadlineList, touch, type DeadlineEntry } from '../../util/deadline-list.ts';
 import { formatAddress } from '../../util/address.ts';
 import type { Host } from '../upstream/host.ts';
+import type { ClusterResources } from '../upstream/cluster-stats.ts';
 import type { LbContext } from '../upstream/lb/load-balancer.ts';
 import type { TcpProxyConfig } from './tcp-proxy-config.ts';
+import { PooledReader } from './pooled-read.ts';
 import { tlsFailureReason, type UpstreamTlsConfig } from '../tls/upstream-tls.ts';
 
 const lbCtx: LbContext = { hash: undefined };
@@ -32,6 +36,10 @@ function settingsOf(c: UpstreamCluster): { connectTimeoutMs: number; tls: Upstre
   return { connectTimeoutMs: cfg?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, tls: cfg?.upstreamTls ?? null };
 }
 const NO_ALPN: readonly string[] = [];
+/** The cluster's circuit-breaker accounting (shared with its HTTP pools), when the cluster has one. */
+function resourcesOf(c: UpstreamCluster): ClusterResources | null {
+  return (c as Partial<{ resources: ClusterResources }>).resources ?? null;
+}
 
 export class TcpProxySession implements DeadlineEntry {
   dlPrev: DeadlineEntry | null = null;
@@ -53,6 +61,8 @@ export class TcpProxySession implements DeadlineEntry {
   private upstreamConnected = false;
   private upstreamClosed = false;
   private done = false;
+  /** Pooled reads of a plaintext upstream (see pooled-read.ts); null when it emits 'data'. */
+  private upReader: PooledReader | null = null;
 
   /** `initial`: bytes listener filters already read from the downstream. `sni`: the requested server name, if known. */
   constructor(config: TcpProxyConfig, downstream: net.Socket, initial: Buffer | null, sni: string) {
@@ -103,23 +113,41 @@ export class TcpProxySession implements DeadlineEntry {
       this.fail(ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return;
     }
+    // The circuit breaker's max_connections counts TCP proxy connections too (Envoy: UO, upstream_cx_overflow).
+    const res = resourcesOf(cluster);
+    if (res !== null && res.connections >= res.limits.maxConnections) {
+      cluster.stats.upstream_cx_overflow.inc();
+      this.fail(ResponseFlag.UpstreamOverflow, 'upstream_cx_overflow');
+      return;
+    }
     this.attempts++;
     this.host = host;
+    this.upReader = null;
     this.info.upstreamHost = host.key;
     cluster.stats.upstream_cx_total.inc();
     const settings = settingsOf(cluster);
     // TLS origination when the cluster has an UpstreamTlsContext (the TCP proxy then carries plaintext to TLS).
     const up = settings.tls !== null
       ? settings.tls.connect(host.address, host.port, NO_ALPN)
-      : net.connect({ host: host.address, port: host.port, noDelay: true, allowHalfOpen: true });
+      : net.connect({ host: host.address, port: host.port, noDelay: true, allowHalfOpen: true, onread: this.pooledUpstreamReads().onread });
     up.allowHalfOpen = true;
     this.upstream = up;
+    if (res !== null) {
+      res.connections++;
+      res.publish();
+      up.once('close', () => { res.connections--; res.publish(); });
+    }
     up.pause();
     up.on('error', (e: NodeJS.ErrnoException) => {
       if (this.connectTimer !== null) this.onConnectFailure(up, false, settings.tls !== null && e.code !== 'ECONNREFUSED' ? tlsFailureReason(e) : e.code ?? e.message);
     });
     up.once(settings.tls !== null ? 'secureConnect' : 'connect', () => this.onConnected(up));
     this.connectTimer = setTimeout(() => this.onConnectFailure(up, true, 'connect_timeout'), settings.connectTimeoutMs);
+  }
+
+  private pooledUpstreamReads(): PooledReader {
+    this.upReader = new PooledReader((d, release) => this.fromUpstream(d, release));
+    return this.upReader;
   }
 
   private onConnectFailure(up: net.Socket, timeout: boolean, reason: string): void {
@@ -146,35 +174,43 @@ export class TcpProxySession implements DeadlineEntry {
     const ds = this.downstream;
     const ps = this.config.stats;
     up.on('close', (hadError: boolean) => { stats.upstream_cx_active.dec(); this.onUpstreamClose(hadError); });
-    // Downstream → upstream.
-    ds.on('data', (d: Buffer) => {
-      this.info.bytesReceived += d.length;
-      ps.downstream_cx_rx_bytes_total.inc(d.length);
-      stats.upstream_cx_tx_bytes_total.inc(d.length);
-      touch(this);
-      if (!up.write(d)) { ds.pause(); ps.downstream_flow_control_paused_reading_total.inc(); }
-    });
+    // Downstream → upstream. Bytes the stream buffered before the switch to pooled reads go first.
+    if (this.pending !== null) { this.fromDownstream(this.pending, undefined); this.pending = null; }
+    let early: Buffer | null;
+    while ((early = ds.read() as Buffer | null) !== null) this.fromDownstream(early, undefined);
+    if (!new PooledReader((d, release) => this.fromDownstream(d, release)).attach(ds)) {
+      ds.on('data', (d: Buffer) => this.fromDownstream(d, undefined));
+    }
     up.on('drain', () => { if (!ds.destroyed) { ds.resume(); ps.downstream_flow_control_resumed_reading_total.inc(); } });
     ds.on('end', () => { if (!up.destroyed) up.end(); });
-    // Upstream → downstream.
-    up.on('data', (d: Buffer) => {
-      this.info.bytesSent += d.length;
-      ps.downstream_cx_tx_bytes_total.inc(d.length);
-      stats.upstream_cx_rx_bytes_total.inc(d.length);
-      if (this.info.firstUpstreamRxMs === 0) this.info.firstUpstreamRxMs = performance.now();
-      touch(this);
-      if (!ds.write(d)) up.pause();
-    });
+    // Upstream → downstream (pooled reads were set up at connect for plaintext upstreams).
+    if (this.upReader === null) up.on('data', (d: Buffer) => this.fromUpstream(d, undefined));
     ds.on('drain', () => { if (!up.destroyed) up.resume(); });
     up.on('end', () => { if (!ds.destroyed) ds.end(); });
-    if (this.pending !== null) {
-      this.info.bytesReceived += this.pending.length;
-      ps.downstream_cx_rx_bytes_total.inc(this.pending.length);
-      up.write(this.pending);
-      this.pending = null;
-    }
-    ds.resume();
+    if (!up.writableNeedDrain) ds.resume();
     up.resume();
+  }
+
+  private fromDownstream(d: Buffer, release: (() => void) | undefined): void {
+    const cs = this.cluster!.stats;
+    const ps = this.config.stats;
+    this.info.bytesReceived += d.length;
+    ps.downstream_cx_rx_bytes_total.inc(d.length);
+    cs.upstream_cx_tx_bytes_total.inc(d.length);
+    touch(this);
+    if (!this.upstream!.write(d, release)) {
+      this.downstream.pause();
+      ps.downstream_flow_control_paused_reading_total.inc();
+    }
+  }
+
+  private fromUpstream(d: Buffer, release: (() => void) | undefined): void {
+    this.info.bytesSent += d.length;
+    this.config.stats.downstream_cx_tx_bytes_total.inc(d.length);
+    this.cluster!.stats.upstream_cx_rx_bytes_total.inc(d.length);
+    if (this.info.firstUpstreamRxMs === 0) this.info.firstUpstreamRxMs = performance.now();
+    touch(this);
+    if (!this.downstream.write(d, release)) this.upstream!.pause();
   }
 
   /** No upstream: close the downstream, as Envoy does (it cannot send an error on a raw TCP stream). */

@@ -14,7 +14,8 @@ import type { DownstreamTlsContext } from '../../xds/gen/envoy/extensions/transp
 import { ConfigError, joinPath } from '../../xds/config-error.ts';
 import { declareSupported } from '../../xds/supported.ts';
 import type { Counter, StatsScope } from '../../telemetry/stats.ts';
-import { TlsContextConfig } from './tls-context.ts';
+import { checkCertificates, TlsContextConfig } from './tls-context.ts';
+import type { StaticSecrets } from './secrets.ts';
 
 declareSupported('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', ['common_tls_context', 'require_client_certificate']);
 declareSupported('envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer', []);
@@ -30,8 +31,9 @@ export interface DownstreamTlsConfig {
 /** Handshakes longer than this are cut when the filter chain sets no transport_socket_connect_timeout. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
-export function compileDownstreamTls(c: DownstreamTlsContext, path: string, handshakeTimeoutMs: number): DownstreamTlsConfig {
-  const context = new TlsContextConfig(c.commonTlsContext, path, true);
+/** `secrets`: the bootstrap's static secrets (null where SDS secrets cannot be named). */
+export function compileDownstreamTls(c: DownstreamTlsContext, path: string, handshakeTimeoutMs: number, secrets: StaticSecrets | null = null): DownstreamTlsConfig {
+  const context = new TlsContextConfig(c.commonTlsContext, path, true, secrets);
   const requireClientCertificate = c.requireClientCertificate ?? false;
   if (requireClientCertificate && !context.verifiesPeer) {
     throw new ConfigError(joinPath(path, 'require_client_certificate'), 'needs common_tls_context.validation_context.trusted_ca');
@@ -47,6 +49,8 @@ export class SslStats {
   readonly fail_verify_error: Counter;
   readonly fail_verify_san: Counter;
   readonly no_certificate: Counter;
+  /** Handshakes cut by transport_socket_connect_timeout (a listener stat in Envoy, not under ssl.). */
+  readonly handshake_timeout: Counter;
   constructor(scope: StatsScope) {
     this.handshake = scope.counter('ssl.handshake');
     this.connection_error = scope.counter('ssl.connection_error');
@@ -54,6 +58,7 @@ export class SslStats {
     this.fail_verify_error = scope.counter('ssl.fail_verify_error');
     this.fail_verify_san = scope.counter('ssl.fail_verify_san');
     this.no_certificate = scope.counter('ssl.no_certificate');
+    this.handshake_timeout = scope.counter('downstream_cx_transport_socket_connect_timeout');
   }
 }
 
@@ -78,10 +83,14 @@ export class TlsTerminator {
     const ctx = config.context;
     this.server = tls.createServer({
       ...ctx.secureOptions(),
-      // Verification results are checked after the handshake (onSecureConnection), so that each kind of
-      // failure is counted under its own name before the connection is closed.
+      // With require_client_certificate, a client without a certificate is refused inside the handshake
+      // (OpenSSL's FAIL_IF_NO_PEER_CERT: the client gets a certificate_required alert, as from Envoy). A
+      // certificate that does not verify cannot be: Node's verify callback accepts every chain and checks
+      // after the handshake, then closes without an alert (counted in onClientError from
+      // authorizationError). Without it, a missing certificate is allowed and a bad one is refused in
+      // onSecureConnection. SAN matching is ours, after the handshake, in both cases.
       requestCert: ctx.verifiesPeer,
-      rejectUnauthorized: false,
+      rejectUnauthorized: config.requireClientCertificate,
       ALPNProtocols: ctx.alpn.length > 0 ? [...ctx.alpn] : undefined,
       handshakeTimeout: config.handshakeTimeoutMs > 0 ? config.handshakeTimeoutMs : 0x7fffffff,
     });
@@ -133,8 +142,9 @@ export class TlsTerminator {
 
   private onClientError(err: NodeJS.ErrnoException, s: tls.TLSSocket): void {
     const reason = err.code ?? err.message;
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.stats.handshake_timeout.inc();
     if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED/i.test(reason + err.message)) this.stats.fail_verify_no_cert.inc();
-    else if (/CERTIFICATE_VERIFY_FAILED|CERT_|UNABLE_TO_|SELF_SIGNED|UNKNOWN_CA/i.test(reason + err.message)) this.stats.fail_verify_error.inc();
+    else if (typeof s.authorizationError === 'string' || /CERTIFICATE_VERIFY_FAILED|CERT_|UNABLE_TO_|SELF_SIGNED|UNKNOWN_CA/i.test(reason + err.message)) this.stats.fail_verify_error.inc();
     this.stats.connection_error.inc();
     s.destroy();
   }
@@ -150,6 +160,7 @@ export class TlsTerminator {
   reload(): boolean {
     try {
       const opts = this.config.context.secureOptions();
+      if (opts.ca !== undefined) checkCertificates(opts.ca as Buffer, 'trusted_ca');
       tls.createSecureContext(opts); // validates PEM and key/certificate pairing
       this.server.setSecureContext(opts);
       this.reloads++;

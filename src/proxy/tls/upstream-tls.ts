@@ -14,6 +14,7 @@ import { ConfigError, joinPath } from '../../xds/config-error.ts';
 import { declareSupported } from '../../xds/supported.ts';
 import { unpackAny } from '../../xds/json.ts';
 import { TlsContextConfig } from './tls-context.ts';
+import type { StaticSecrets } from './secrets.ts';
 
 declareSupported(UpstreamTlsContextSchema.typeName, ['common_tls_context', 'sni']);
 
@@ -23,8 +24,8 @@ export class UpstreamTlsConfig {
   readonly sni: string;
   private readonly secureContext: tls.SecureContext;
 
-  constructor(c: UpstreamTlsContext, path: string) {
-    this.context = new TlsContextConfig(c.commonTlsContext, path, false);
+  constructor(c: UpstreamTlsContext, path: string, secrets: StaticSecrets | null = null) {
+    this.context = new TlsContextConfig(c.commonTlsContext, path, false, secrets);
     this.sni = c.sni;
     if (this.sni.length > 255) throw new ConfigError(joinPath(path, 'sni'), 'longer than 255 characters');
     this.secureContext = tls.createSecureContext(this.context.secureOptions());
@@ -58,13 +59,13 @@ export function tlsFailureReason(e: NodeJS.ErrnoException): string {
   return `TLS_error: ${e.code ?? 'ERR_TLS'}: ${e.message}`;
 }
 
-/** Compiles a cluster's `transport_socket`: null for plaintext (absent or raw_buffer). */
-export function compileUpstreamTransportSocket(ts: TransportSocket | undefined, path: string): UpstreamTlsConfig | null {
+/** Compiles a cluster's `transport_socket`: null for plaintext (absent or raw_buffer). `secrets`: the bootstrap's static secrets. */
+export function compileUpstreamTransportSocket(ts: TransportSocket | undefined, path: string, secrets: StaticSecrets | null = null): UpstreamTlsConfig | null {
   if (ts === undefined) return null;
   if (ts.configType.case !== 'typedConfig') throw new ConfigError(path, 'typed_config is required');
   const tp = joinPath(path, 'typed_config');
   const msg = unpackAny(ts.configType.value, tp);
   if (msg.$typeName === RawBufferSchema.typeName) return null;
   if (msg.$typeName !== UpstreamTlsContextSchema.typeName) throw new ConfigError(tp, `unsupported transport socket ${msg.$typeName} (use an UpstreamTlsContext)`);
-  return new UpstreamTlsConfig(msg as UpstreamTlsContext, tp);
+  return new UpstreamTlsConfig(msg as UpstreamTlsContext, tp, secrets);
 }

@@ -68,7 +68,7 @@ test('endpoints carry locality, weights, priority, hostname and health status', 
     },
   });
   const [a, b, p2] = c.endpoints;
-  assert.deepEqual(a, { address: '10.0.0.1', port: 80, hostname: '', weight: 5, locality: { region: 'eu', zone: 'eu-1a', subZone: 'rack1' }, localityWeight: 3, priority: 0, healthy: true });
+  assert.deepEqual(a, { address: '10.0.0.1', port: 80, hostname: '', weight: 5, locality: { region: 'eu', zone: 'eu-1a', subZone: 'rack1' }, localityWeight: 3, priority: 0, healthy: true, degraded: false });
   assert.equal(b.hostname, 'api.internal');
   assert.equal(b.healthy, false);
   assert.equal(p2.priority, 2);
@@ -160,9 +160,22 @@ test('durations must be positive', () => {
   rejects({ dns_refresh_rate: '0.001s' }, `${PATH}.dns_refresh_rate`);
 });
 
-test('EDS and custom cluster types are not supported yet', () => {
-  rejects({ type: 'EDS' }, `${PATH}.type`, /EDS/);
+test('ORIGINAL_DST and custom cluster types are not supported yet', () => {
   rejects({ type: 'ORIGINAL_DST' }, `${PATH}.type`);
+});
+
+test('EDS clusters: an ADS eds_config, the service name, no load_assignment', () => {
+  const eds = { type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } };
+  const c = compile(eds);
+  assert.equal(c.type, 'EDS');
+  assert.equal(c.edsServiceName, 'backend');
+  assert.equal(c.hosts.all.length, 0);
+  assert.equal(compile({ ...eds, eds_cluster_config: { ...eds.eds_cluster_config, service_name: 'svc' } }).edsServiceName, 'svc');
+  rejects({ type: 'EDS' }, `${PATH}.eds_cluster_config`, /is required/);
+  rejects({ ...eds, eds_cluster_config: { eds_config: { path_config_source: { path: '/x' } } } }, `${PATH}.eds_cluster_config.eds_config.path_config_source`, /not supported/);
+  rejects({ ...eds, eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V2' } } }, `${PATH}.eds_cluster_config.eds_config.resource_api_version`, /V3/);
+  rejects({ ...eds, load_assignment: { cluster_name: 'backend', endpoints: [] } }, `${PATH}.load_assignment`, /EDS/);
+  rejects({ eds_cluster_config: eds.eds_cluster_config }, `${PATH}.eds_cluster_config`, /only EDS clusters/);
 });
 
 test('weights of 0 are rejected', () => {
@@ -174,5 +187,5 @@ test('weights of 0 are rejected', () => {
 
 test('fields Weft does not implement are rejected by check-supported', () => {
   rejects({ respect_dns_ttl: true }, `${PATH}.respect_dns_ttl`, /not supported/);
-  rejects({ outlier_detection: { success_rate_minimum_hosts: 3 } }, `${PATH}.outlier_detection.success_rate_minimum_hosts`, /not supported/);
+  rejects({ outlier_detection: { monitors: [{ name: 'm' }] } }, `${PATH}.outlier_detection.monitors`, /not supported/);
 });

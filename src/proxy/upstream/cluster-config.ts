@@ -20,13 +20,17 @@ import { declareSupported } from '../../xds/supported.ts';
 import { Host, HostSet, type Locality } from './host.ts';
 import type { ResourceLimits, RetryBudget } from './cluster-stats.ts';
 import type { LoadBalancerFactory } from './lb/load-balancer.ts';
-import { compileLbPolicy, lbFactoryFor, type LbPolicyConfig } from './lb/load-balancer-factory.ts';
+import { compileLbPolicy, compileZoneAware, lbFactoryFor, type LbPolicyConfig } from './lb/load-balancer-factory.ts';
+import { DEFAULT_OVERPROVISIONING_FACTOR } from './lb/priority-load.ts';
+import type { ZoneAwareConfig } from './lb/zone-aware.ts';
 import { compileUpstreamTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tls.ts';
+import type { StaticSecrets } from '../tls/secrets.ts';
 import { compileHealthChecks, type HealthCheckConfig } from './health-check-config.ts';
 import { compileOutlierDetection, type OutlierDetectionConfig } from './outlier-detection-config.ts';
+import { compileAdsConfigSource } from '../dynamic/config-source.ts';
 
-/** How a cluster learns its members. EDS and ORIGINAL_DST come later. */
-export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+/** How a cluster learns its members (EDS: from ClusterLoadAssignments over ADS). ORIGINAL_DST comes later. */
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
 /** Which address families DNS answers are taken from (Envoy's `dns_lookup_family`). */
 export type DnsLookupFamily = 'AUTO' | 'V4_ONLY' | 'V6_ONLY' | 'V4_PREFERRED' | 'ALL';
 /** The protocol spoken to upstream hosts. */
@@ -47,6 +51,8 @@ export interface EndpointConfig {
   readonly priority: number;
   /** False when `health_status` says UNHEALTHY, DRAINING or TIMEOUT. */
   readonly healthy: boolean;
+  /** `health_status: DEGRADED`: used only when the healthy hosts cannot take the load. */
+  readonly degraded: boolean;
 }
 
 /** A compiled cluster. */
@@ -56,6 +62,8 @@ export interface ClusterConfig {
   readonly statName: string;
   /** Discovery type (`type`, default STATIC). */
   readonly type: DiscoveryType;
+  /** EDS clusters: the ClusterLoadAssignment name (`eds_cluster_config.service_name`, default the cluster name); '' otherwise. */
+  readonly edsServiceName: string;
   /** `connect_timeout` (default 5 s). */
   readonly connectTimeoutMs: number;
   /** The compiled load-balancing policy. */
@@ -101,6 +109,10 @@ export interface ClusterConfig {
   readonly outlierDetection: OutlierDetectionConfig | null;
   /** `common_lb_config.healthy_panic_threshold` in percent (default 50; 0 disables panic mode). */
   readonly healthyPanicThreshold: number;
+  /** `load_assignment.policy.overprovisioning_factor` in percent (default 140). */
+  readonly overprovisioningFactor: number;
+  /** `common_lb_config.zone_aware_lb_config`; null when not set. */
+  readonly zoneAware: ZoneAwareConfig | null;
 }
 
 /** The typed_extension_protocol_options key for upstream HTTP options. */
@@ -116,10 +128,21 @@ const MAX_PRIORITY = 128;
 const UINT32_MAX = 4294967295;
 
 /** Validates `cluster` and compiles it; `path` is where it sits in the user's config (e.g. `static_resources.clusters[2]`). */
-export function compileClusterConfig(cluster: Cluster, path: string): ClusterConfig {
+/** `secrets`: the bootstrap's static secrets, for TLS contexts that name one (absent: none). */
+export function compileClusterConfig(cluster: Cluster, path: string, secrets: StaticSecrets | null = null): ClusterConfig {
   if (cluster.name === '') throw new ConfigError(joinPath(path, 'name'), 'is required');
   const type = compileDiscoveryType(cluster, path);
   const lbPolicy = compileLbPolicy(cluster, path);
+  let edsServiceName = '';
+  if (type === 'EDS') {
+    const ep = joinPath(path, 'eds_cluster_config');
+    if (cluster.edsClusterConfig === undefined) throw new ConfigError(ep, 'is required for EDS clusters (eds_config: { ads: {} })');
+    compileAdsConfigSource(cluster.edsClusterConfig.edsConfig, joinPath(ep, 'eds_config'));
+    edsServiceName = cluster.edsClusterConfig.serviceName || cluster.name;
+    if (cluster.loadAssignment !== undefined) throw new ConfigError(joinPath(path, 'load_assignment'), 'EDS clusters get their endpoints from EDS, not load_assignment');
+  } else if (cluster.edsClusterConfig !== undefined) {
+    throw new ConfigError(joinPath(path, 'eds_cluster_config'), 'only EDS clusters take eds_cluster_config');
+  }
   const endpoints = compileLoadAssignment(cluster.loadAssignment, joinPath(path, 'load_assignment'), type);
   const http = compileHttpOptions(cluster, path);
   const breakers = compileCircuitBreakers(cluster.circuitBreakers, joinPath(path, 'circuit_breakers'));
@@ -140,6 +163,7 @@ export function compileClusterConfig(cluster: Cluster, path: string): ClusterCon
     name: cluster.name,
     statName: (cluster.altStatName || cluster.name).replaceAll(':', '_'),
     type,
+    edsServiceName,
     connectTimeoutMs,
     lbPolicy,
     lbFactory: lbFactoryFor(lbPolicy),
@@ -152,10 +176,12 @@ export function compileClusterConfig(cluster: Cluster, path: string): ClusterCon
     limitsHigh: breakers.high,
     retryBudget: breakers.retryBudget,
     bufferLimitBytes,
-    upstreamTls: compileUpstreamTransportSocket(cluster.transportSocket, joinPath(path, 'transport_socket')),
+    upstreamTls: compileUpstreamTransportSocket(cluster.transportSocket, joinPath(path, 'transport_socket'), secrets),
     healthCheck: compileHealthCheckOf(cluster, path),
     outlierDetection: compileOutlierDetection(cluster.outlierDetection, joinPath(path, 'outlier_detection')),
     healthyPanicThreshold: compilePanicThreshold(cluster, path),
+    overprovisioningFactor: compileOverprovisioningFactor(cluster.loadAssignment, joinPath(path, 'load_assignment')),
+    zoneAware: compileZoneAware(cluster, path) ?? ('zoneAware' in lbPolicy ? lbPolicy.zoneAware ?? null : null),
   });
 }
 
@@ -179,10 +205,19 @@ function compilePanicThreshold(cluster: Cluster, path: string): number {
   return t.value;
 }
 
+/** `policy.overprovisioning_factor` of a ClusterLoadAssignment at `path` (percent, > 0; default 140). */
+export function compileOverprovisioningFactor(cla: ClusterLoadAssignment | undefined, path: string): number {
+  const f = cla?.policy?.overprovisioningFactor;
+  if (f === undefined) return DEFAULT_OVERPROVISIONING_FACTOR;
+  if (f === 0) throw new ConfigError(joinPath(path, 'policy.overprovisioning_factor'), 'must be greater than 0');
+  return f;
+}
+
 /** A Host for `endpoint` at `address` (an IP), carrying its weight, locality, priority and configured health. */
 export function hostFor(endpoint: EndpointConfig, address: string, hostname: string): Host {
   const h = new Host(address, endpoint.port, endpoint.weight, endpoint.locality, endpoint.localityWeight, endpoint.priority, hostname);
   h.edsHealthy = endpoint.healthy;
+  h.degraded = endpoint.degraded;
   h.refreshHealth();
   return h;
 }
@@ -205,10 +240,24 @@ function compileDiscoveryType(cluster: Cluster, path: string): DiscoveryType {
     case Cluster_DiscoveryType.STATIC: return 'STATIC';
     case Cluster_DiscoveryType.STRICT_DNS: return 'STRICT_DNS';
     case Cluster_DiscoveryType.LOGICAL_DNS: return 'LOGICAL_DNS';
+    case Cluster_DiscoveryType.EDS: return 'EDS';
     default:
-      throw new ConfigError(joinPath(path, 'type'), `${Cluster_DiscoveryType[type] ?? type} clusters are not supported yet (use STATIC, STRICT_DNS or LOGICAL_DNS)`);
+      throw new ConfigError(joinPath(path, 'type'), `${Cluster_DiscoveryType[type] ?? type} clusters are not supported yet (use STATIC, STRICT_DNS, LOGICAL_DNS or EDS)`);
   }
 }
+
+/**
+ * Compiles a ClusterLoadAssignment received by EDS (`path` is '' for the resource itself). Endpoints must be
+ * IP addresses, as for STATIC clusters. Throws ConfigError.
+ */
+export function compileClusterLoadAssignment(cla: ClusterLoadAssignment, path: string): EndpointList {
+  if (cla.clusterName === '') throw new ConfigError(joinPath(path, 'cluster_name'), 'is required');
+  const overprovisioningFactor = compileOverprovisioningFactor(cla, path);
+  return Object.freeze(Object.assign(compileLoadAssignment(cla, path, 'EDS'), { overprovisioningFactor }));
+}
+
+/** The endpoints of an EDS ClusterLoadAssignment, carrying its `policy.overprovisioning_factor` (percent). */
+export type EndpointList = readonly EndpointConfig[] & { readonly overprovisioningFactor?: number };
 
 function compileLoadAssignment(cla: ClusterLoadAssignment | undefined, path: string, type: DiscoveryType): EndpointConfig[] {
   const out: EndpointConfig[] = [];
@@ -249,9 +298,9 @@ function compileLoadAssignment(cla: ClusterLoadAssignment | undefined, path: str
       const port = sa.portSpecifier.value;
       if (port < 1 || port > 65535) throw new ConfigError(joinPath(sp, 'port_value'), `must be between 1 and 65535, got ${port}`);
       if (sa.address === '') throw new ConfigError(joinPath(sp, 'address'), 'is required');
-      if (type === 'STATIC' && isIP(sa.address) === 0) {
+      if ((type === 'STATIC' || type === 'EDS') && isIP(sa.address) === 0) {
         throw new ConfigError(joinPath(sp, 'address'),
-          `STATIC cluster endpoints must be IP addresses, got ${JSON.stringify(sa.address)} (use STRICT_DNS or LOGICAL_DNS for names)`);
+          `${type} cluster endpoints must be IP addresses, got ${JSON.stringify(sa.address)} (use STRICT_DNS or LOGICAL_DNS for names)`);
       }
       if (lbe.loadBalancingWeight === 0) throw new ConfigError(joinPath(ep, 'load_balancing_weight'), 'must be at least 1');
       const weight = lbe.loadBalancingWeight ?? 1;
@@ -269,6 +318,7 @@ function compileLoadAssignment(cla: ClusterLoadAssignment | undefined, path: str
         localityWeight,
         priority: lle.priority,
         healthy: hs !== HealthStatus.UNHEALTHY && hs !== HealthStatus.DRAINING && hs !== HealthStatus.TIMEOUT,
+        degraded: hs === HealthStatus.DEGRADED,
       }));
     });
   });
@@ -412,10 +462,12 @@ declareSupported('envoy.config.cluster.v3.Cluster', [
   'name', 'alt_stat_name', 'type', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'load_assignment',
   'circuit_breakers', 'http_protocol_options', 'http2_protocol_options', 'common_http_protocol_options',
   'max_requests_per_connection', 'typed_extension_protocol_options', 'dns_refresh_rate', 'dns_lookup_family',
-  'transport_socket', 'health_checks', 'outlier_detection',
+  'transport_socket', 'health_checks', 'outlier_detection', 'eds_cluster_config',
 ]);
+declareSupported('envoy.config.cluster.v3.Cluster.EdsClusterConfig', ['eds_config', 'service_name']);
 declareSupported('envoy.config.cluster.v3.Cluster.CommonLbConfig', ['healthy_panic_threshold']);
-declareSupported('envoy.config.endpoint.v3.ClusterLoadAssignment', ['cluster_name', 'endpoints']);
+declareSupported('envoy.config.endpoint.v3.ClusterLoadAssignment', ['cluster_name', 'endpoints', 'policy']);
+declareSupported('envoy.config.endpoint.v3.ClusterLoadAssignment.Policy', ['overprovisioning_factor']);
 declareSupported('envoy.config.endpoint.v3.LocalityLbEndpoints', ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority']);
 declareSupported('envoy.config.endpoint.v3.LbEndpoint', ['endpoint', 'health_status', 'load_balancing_weight']);
 declareSupported('envoy.config.endpoint.v3.Endpoint', ['address', 'hostname']);

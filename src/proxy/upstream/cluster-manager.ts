@@ -5,16 +5,18 @@
  */
 import type { RequestHead } from '../http/request-head.ts';
 import type { ClusterLookup, UpstreamCluster } from '../http/router.ts';
-import type { Counter, StatsScope, StatsStore } from '../../telemetry/stats.ts';
+import type { StatsScope, StatsStore } from '../../telemetry/stats.ts';
 import { clusterScope } from '../../telemetry/stat-scopes.ts';
-import { Host, HostSet } from './host.ts';
+import { Host, HostSet, type Locality } from './host.ts';
 import type { LbContext, LoadBalancer } from './lb/load-balancer.ts';
-import { OVERPROVISIONING_FACTOR } from './lb/priority-load.ts';
+import type { BalancerEnv } from './lb/priority-load.ts';
+import { LbStats } from './lb/lb-stats.ts';
+import type { ZoneRouting } from './lb/zone-aware.ts';
 import { ClusterResources, ClusterStats } from './cluster-stats.ts';
 import { H1Pool, type PoolOptions } from './h1-pool.ts';
 import { H2Pool } from './h2-pool.ts';
 import type { UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
-import type { ClusterConfig } from './cluster-config.ts';
+import { hostFor, hostSetOf, type ClusterConfig, type EndpointList } from './cluster-config.ts';
 import { DnsMembership } from './dns-resolver.ts';
 import { HealthChecker } from './health-checker.ts';
 import { OutlierDetector } from './outlier-detector.ts';
@@ -38,12 +40,21 @@ export class Cluster implements UpstreamCluster {
   private sawTraffic = false;
   /** Outlier detection (`outlier_detection`), null when not configured. */
   private readonly outlier: OutlierDetector | null = null;
-  /** The balancer was built in panic mode (too few healthy hosts: all hosts are balanced over). */
-  private panic = false;
-  /** Envoy's `lb_healthy_panic`: requests balanced in panic mode. */
-  private readonly lbHealthyPanic: Counter;
+  /** Envoy's `lb_*` counters the balancers bump (panic, zone routing). */
+  private readonly lbStats: LbStats;
+  /** `policy.overprovisioning_factor` of the current ClusterLoadAssignment (static, or the latest from EDS). */
+  private overprovisioningFactor: number;
+  /** Bumped by every balancer build: zone-aware clusters rebuild when their local cluster's changes. */
+  membershipVersion = 0;
+  /** Where zone-aware routing finds the local cluster (`cluster_manager.local_cluster_name`); null without one. */
+  private readonly localRef: LocalClusterRef | null;
+  /** The local cluster and its membershipVersion that the current balancer was built from. */
+  private zoneLocal: Cluster | null = null;
+  private zoneLocalVersion = -1;
+  /** Replaced or removed (CDS): requests still holding it finish, their connections close when done. */
+  private retired = false;
 
-  constructor(config: ClusterConfig, store: StatsStore) {
+  constructor(config: ClusterConfig, store: StatsStore, localRef: LocalClusterRef | null = null) {
     this.name = config.name;
     this.config = config;
     this.scope = clusterScope(store, config.statName);
@@ -57,7 +68,9 @@ export class Cluster implements UpstreamCluster {
       tls: config.upstreamTls,
     };
     this.hostSet = config.hosts;
-    this.lbHealthyPanic = this.scope.counter('lb_healthy_panic');
+    this.lbStats = new LbStats(this.scope);
+    this.overprovisioningFactor = config.overprovisioningFactor;
+    this.localRef = config.zoneAware !== null ? localRef : null;
     this.lb = this.buildBalancer();
     this.publishMembership();
     if (config.healthCheck !== null) {
@@ -66,6 +79,7 @@ export class Cluster implements UpstreamCluster {
         hosts: () => this.hostSet.all,
         sawTraffic: () => this.sawTraffic,
         onHealthChanged: () => this.rebuildBalancer(),
+        onCheckPassed: (h: Host) => this.outlier?.onHealthCheckPassed(h),
       }, this.scope);
     }
     if (config.outlierDetection !== null) {
@@ -112,6 +126,13 @@ export class Cluster implements UpstreamCluster {
     this.healthChecker?.adopt();
   }
 
+  /** EDS: the endpoints of a ClusterLoadAssignment become the membership (hosts that stay keep their state). */
+  setEndpoints(endpoints: EndpointList): void {
+    // The assignment's policy.overprovisioning_factor replaces the cluster's (compileClusterLoadAssignment attaches it).
+    this.overprovisioningFactor = endpoints.overprovisioningFactor ?? this.config.overprovisioningFactor;
+    this.setHosts(hostSetOf(endpoints.map((e) => hostFor(e, e.address, e.hostname))));
+  }
+
   /** A host's health changed: balancers read `healthy` when built, so build a new one over the same hosts. */
   private rebuildBalancer(): void {
     this.lb = this.buildBalancer();
@@ -119,37 +140,30 @@ export class Cluster implements UpstreamCluster {
   }
 
   /**
-   * A balancer over the current hosts, in panic mode when too few are healthy (Envoy's
-   * `healthy_panic_threshold`): Envoy then balances over every host, healthy or not, rather than overload the
-   * few healthy ones. As in Envoy there is no panic while the priorities' overprovisioned health adds up to
-   * 100 % (a healthy failover priority absorbs the traffic); otherwise the cluster panics when every priority
-   * is below the threshold (Envoy decides per priority; Weft for the whole cluster).
+   * A balancer over the current hosts. Priority load, per-priority panic (`healthy_panic_threshold`) and zone
+   * routing are the balancer's (see lb/priority-load.ts, lb/zone-aware.ts); the cluster hands it its settings.
    */
   private buildBalancer(): LoadBalancer {
-    const threshold = this.config.healthyPanicThreshold;
-    let normalized = 0;
-    let allBelow = true;
-    let any = false;
-    for (const list of this.hostSet.priorities) {
-      if (list.length === 0) continue;
-      any = true;
-      let healthy = 0;
-      for (const h of list) if (h.healthy) healthy++;
-      const pct = (100 * healthy) / list.length;
-      normalized += Math.min(100, pct * OVERPROVISIONING_FACTOR);
-      if (pct >= threshold) allBelow = false;
+    this.membershipVersion++;
+    const c = this.config;
+    let zone: ZoneRouting | null = null;
+    this.zoneLocal = null;
+    if (this.localRef !== null && c.zoneAware !== null) {
+      const local = this.localRef.cluster();
+      if (local !== undefined) {
+        this.zoneLocal = local;
+        this.zoneLocalVersion = local.membershipVersion;
+        zone = { config: c.zoneAware, localLocality: this.localRef.locality, localHosts: local.hosts.priorities[0] ?? [], panicThreshold: c.healthyPanicThreshold };
+      }
     }
-    this.panic = any && threshold > 0 && normalized < 100 && allBelow;
-    if (!this.panic) return this.config.lbFactory(this.hostSet);
-    // Balancers take the hosts that are healthy when built; build with every flag up, then restore them.
-    // Nothing else runs in between (single thread), so no one sees the temporary state.
-    const down = this.hostSet.all.filter((h) => !h.healthy);
-    for (const h of down) h.healthy = true;
-    try {
-      return this.config.lbFactory(this.hostSet);
-    } finally {
-      for (const h of down) h.healthy = false;
-    }
+    const env: BalancerEnv = {
+      overprovisioningFactor: this.overprovisioningFactor,
+      panicThreshold: c.healthyPanicThreshold,
+      failTrafficOnPanic: c.zoneAware?.failTrafficOnPanic ?? false,
+      stats: this.lbStats,
+      zone,
+    };
+    return c.lbFactory(this.hostSet, env);
   }
 
   private publishMembership(): void {
@@ -161,7 +175,9 @@ export class Cluster implements UpstreamCluster {
   }
 
   chooseHost(ctx: LbContext): Host | null {
-    if (this.panic) this.lbHealthyPanic.inc();
+    // Zone-aware routing follows the local cluster: rebuild when its hosts or health changed since.
+    if (this.localRef !== null && (this.zoneLocal === null ? this.localRef.cluster() !== undefined
+      : this.zoneLocal.membershipVersion !== this.zoneLocalVersion || this.localRef.cluster() !== this.zoneLocal)) this.rebuildBalancer();
     return this.lb.chooseHost(ctx);
   }
 
@@ -177,9 +193,11 @@ export class Cluster implements UpstreamCluster {
       pool = this.config.protocol === 'http2'
         ? new H2Pool(host, this.poolOptions, res, this.config.http2Settings)
         : new H1Pool(host, this.poolOptions, res);
-      this.pools.set(host, pool);
+      // A retry of a request that started before this version was replaced: its connection closes after it.
+      if (!this.retired) this.pools.set(host, pool);
     }
     const up = pool.request(head, bodyLength, handler);
+    if (this.retired) pool.drain();
     if (up !== null) { res.requests++; res.publish(); }
     return up;
   }
@@ -202,8 +220,20 @@ export class Cluster implements UpstreamCluster {
     this.lb.onResult?.(host, latencyMs, ok);
   }
 
+  /** Outlier detection's success rate of `host` over the last interval (percent), -1 when unknown, for /clusters. */
+  successRateOf(host: Host): number { return this.outlier?.successRate(host) ?? -1; }
+
   /** Connections per host, for /clusters. */
   poolFor(host: Host): Pool | undefined { return this.pools.get(host); }
+
+  /**
+   * This version was replaced or removed (CDS): requests in flight on it finish (as do retries they make),
+   * every connection closes once idle, and timers stop.
+   */
+  retire(): void {
+    this.retired = true;
+    this.close();
+  }
 
   close(): void {
     this.dns?.stop();
@@ -214,16 +244,31 @@ export class Cluster implements UpstreamCluster {
   }
 }
 
+/** Where zone-aware clusters find the local cluster (`cluster_manager.local_cluster_name`) and the local zone. */
+export interface LocalClusterRef {
+  /** The bootstrap's `node.locality`. */
+  readonly locality: Locality;
+  /** The current local cluster, undefined while it does not exist. */
+  cluster(): Cluster | undefined;
+}
+
 export class ClusterManager implements ClusterLookup {
   private readonly clusters = new Map<string, Cluster>();
   /** Warm-up of each cluster added (see initialized()). */
   private readonly warming: Promise<void>[] = [];
   readonly store: StatsStore;
+  /** Set by setLocalCluster(); handed to every cluster built afterwards. */
+  private localRef: LocalClusterRef | null = null;
   constructor(store: StatsStore) { this.store = store; }
+
+  /** `cluster_manager.local_cluster_name` and `node.locality`: enables zone-aware routing for clusters built after. */
+  setLocalCluster(name: string, locality: Locality): void {
+    this.localRef = { locality, cluster: () => this.clusters.get(name) };
+  }
 
   /** Adds a cluster and starts it; `initialized()` waits for it to warm. */
   add(config: ClusterConfig): Cluster {
-    const c = new Cluster(config, this.store);
+    const c = new Cluster(config, this.store, this.localRef);
     this.clusters.set(config.name, c);
     this.warming.push(c.start());
     return c;
@@ -236,6 +281,30 @@ export class ClusterManager implements ClusterLookup {
    */
   async initialized(): Promise<void> {
     await Promise.all(this.warming);
+  }
+
+  /** A cluster built from `config` but not yet visible to routes (warming); see activate(). */
+  create(config: ClusterConfig): Cluster {
+    return new Cluster(config, this.store, this.localRef);
+  }
+
+  /**
+   * Makes `cluster` the one requests to its name get (a CDS add, or an update once warm). The version it
+   * replaces retires: requests already holding it finish on it, its pools drain.
+   */
+  activate(cluster: Cluster): void {
+    const old = this.clusters.get(cluster.name);
+    this.clusters.set(cluster.name, cluster);
+    if (old !== undefined && old !== cluster) old.retire();
+  }
+
+  /** Removes a cluster (CDS): new requests get 503 NC, requests in flight finish, its pools drain. */
+  remove(name: string): boolean {
+    const c = this.clusters.get(name);
+    if (c === undefined) return false;
+    this.clusters.delete(name);
+    c.retire();
+    return true;
   }
 
   get(name: string): Cluster | undefined { return this.clusters.get(name); }

@@ -46,6 +46,8 @@ export interface HealthCheckTarget {
   sawTraffic(): boolean;
   /** Called after one or more hosts changed `activeHcFailed`: rebuild the balancer. */
   onHealthChanged(): void;
+  /** Called after a check of `host` passed and active checking considers it healthy (outlier detection may un-eject it). */
+  onCheckPassed?(host: Host): void;
 }
 
 export class HealthChecker {
@@ -243,6 +245,7 @@ export class HealthChecker {
       this.publish();
       this.target.onHealthChanged();
     }
+    if (ok && !host.activeHcFailed) this.target.onCheckPassed?.(host);
     this.maybeFirstRoundDone();
   }
 

@@ -21,6 +21,8 @@ export class Host {
   activeHcFailed = false;
   /** Outlier detection has ejected the host (`/failed_outlier_check`). */
   outlierEjected = false;
+  /** The endpoint's `health_status` is DEGRADED: used only when too few hosts are healthy (`/degraded_eds_health`). */
+  degraded = false;
   /** Peak-EWMA state: decayed latency estimate in ms and when it was last updated (ms, monotonic). */
   ewmaMs = 0;
   ewmaStamp = 0;

@@ -1,8 +1,8 @@
 /**
  * Compiles a cluster's `outlier_detection` into the immutable OutlierDetectionConfig the outlier detector
  * runs from: the consecutive-error detectors (5xx, gateway failure, local-origin failure), their
- * enforcement percentages, ejection times and the ejection cap. Success-rate and failure-percentage
- * detection are not implemented (their fields are rejected).
+ * enforcement percentages, the interval detectors (success rate, failure percentage, for external and, when
+ * split, local-origin results), ejection times and the ejection cap.
  */
 import type { Duration } from '@bufbuild/protobuf/wkt';
 import type { OutlierDetection } from '../../xds/gen/envoy/config/cluster/v3/outlier_detection_pb.js';
@@ -32,6 +32,30 @@ export interface OutlierDetectionConfig {
   readonly maxEjectionPercent: number;
   /** `always_eject_one_host` (default false): eject one host even when max_ejection_percent forbids it. */
   readonly alwaysEjectOneHost: boolean;
+  /** `success_rate_minimum_hosts` (default 5): hosts with enough volume needed before success rate is evaluated. */
+  readonly successRateMinimumHosts: number;
+  /** `success_rate_request_volume` (default 100): requests in one interval for a host to count. */
+  readonly successRateRequestVolume: number;
+  /** `success_rate_stdev_factor` / 1000 (default 1.9): ejected below mean − factor × stdev. */
+  readonly successRateStdevFactor: number;
+  /** `enforcing_success_rate` (default 100). */
+  readonly enforcingSuccessRate: number;
+  /** `enforcing_local_origin_success_rate` (default 100; only with split_external_local_origin_errors). */
+  readonly enforcingLocalOriginSuccessRate: number;
+  /** `failure_percentage_threshold` (default 85): ejected at or above this failure percentage. */
+  readonly failurePercentageThreshold: number;
+  /** `failure_percentage_minimum_hosts` (default 5). */
+  readonly failurePercentageMinimumHosts: number;
+  /** `failure_percentage_request_volume` (default 50). */
+  readonly failurePercentageRequestVolume: number;
+  /** `enforcing_failure_percentage` (default 0: detected, not enforced). */
+  readonly enforcingFailurePercentage: number;
+  /** `enforcing_failure_percentage_local_origin` (default 0). */
+  readonly enforcingFailurePercentageLocalOrigin: number;
+  /** `max_ejection_time_jitter` (default 0): a random extra 0..jitter ms per ejection. */
+  readonly maxEjectionTimeJitterMs: number;
+  /** `successful_active_health_check_uneject_host` (default true): a passing active check ends an ejection. */
+  readonly successfulActiveHealthCheckUnejectHost: boolean;
 }
 
 /** Validates `od` (at `path`); null when outlier detection is not configured. */
@@ -64,13 +88,30 @@ export function compileOutlierDetection(od: OutlierDetection | undefined, path: 
     maxEjectionTimeMs,
     maxEjectionPercent: pct(od.maxEjectionPercent, 'max_ejection_percent', 10),
     alwaysEjectOneHost: od.alwaysEjectOneHost ?? false,
+    successRateMinimumHosts: od.successRateMinimumHosts ?? 5,
+    successRateRequestVolume: od.successRateRequestVolume ?? 100,
+    successRateStdevFactor: (od.successRateStdevFactor ?? 1900) / 1000,
+    enforcingSuccessRate: pct(od.enforcingSuccessRate, 'enforcing_success_rate', 100),
+    enforcingLocalOriginSuccessRate: pct(od.enforcingLocalOriginSuccessRate, 'enforcing_local_origin_success_rate', 100),
+    failurePercentageThreshold: pct(od.failurePercentageThreshold, 'failure_percentage_threshold', 85),
+    failurePercentageMinimumHosts: od.failurePercentageMinimumHosts ?? 5,
+    failurePercentageRequestVolume: od.failurePercentageRequestVolume ?? 50,
+    enforcingFailurePercentage: pct(od.enforcingFailurePercentage, 'enforcing_failure_percentage', 0),
+    enforcingFailurePercentageLocalOrigin: pct(od.enforcingFailurePercentageLocalOrigin, 'enforcing_failure_percentage_local_origin', 0),
+    maxEjectionTimeJitterMs: od.maxEjectionTimeJitter === undefined ? 0 : nonNegativeMs(od.maxEjectionTimeJitter, joinPath(path, 'max_ejection_time_jitter')),
+    successfulActiveHealthCheckUnejectHost: od.successfulActiveHealthCheckUnejectHost ?? true,
   });
 }
 
 function positiveMs(d: Duration, path: string): number {
+  const ms = nonNegativeMs(d, path);
+  if (ms === 0) throw new ConfigError(path, 'must be greater than 0');
+  return ms;
+}
+
+function nonNegativeMs(d: Duration, path: string): number {
   const ms = Number(d.seconds) * 1000 + d.nanos / 1e6;
   if (d.seconds < 0n || d.nanos < 0 || ms < 0) throw new ConfigError(path, 'must not be negative');
-  if (ms === 0) throw new ConfigError(path, 'must be greater than 0');
   return ms;
 }
 
@@ -78,4 +119,8 @@ declareSupported('envoy.config.cluster.v3.OutlierDetection', [
   'consecutive_5xx', 'consecutive_gateway_failure', 'consecutive_local_origin_failure', 'split_external_local_origin_errors',
   'enforcing_consecutive_5xx', 'enforcing_consecutive_gateway_failure', 'enforcing_consecutive_local_origin_failure',
   'interval', 'base_ejection_time', 'max_ejection_time', 'max_ejection_percent', 'always_eject_one_host',
+  'success_rate_minimum_hosts', 'success_rate_request_volume', 'success_rate_stdev_factor', 'enforcing_success_rate',
+  'enforcing_local_origin_success_rate', 'failure_percentage_threshold', 'failure_percentage_minimum_hosts',
+  'failure_percentage_request_volume', 'enforcing_failure_percentage', 'enforcing_failure_percentage_local_origin',
+  'max_ejection_time_jitter', 'successful_active_health_check_uneject_host',
 ]);

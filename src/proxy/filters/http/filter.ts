@@ -9,6 +9,7 @@ import type { StreamInfo } from '../../http/stream-info.ts';
 import type { LocalReply } from '../../http/local-reply.ts';
 import type { RouteEntry } from '../../http/route/route-table.ts';
 import type { StatsStore } from '../../../telemetry/stats.ts';
+import type { ClusterLookup } from '../../http/router.ts';
 
 /** Go on with the next filter. */
 export const FILTER_CONTINUE = 0;
@@ -56,6 +57,10 @@ export interface FilterCompileContext {
   readonly stats: StatsStore;
   /** The HCM's stat_prefix (filters' stats live under `http.<stat_prefix>.`). */
   readonly statPrefix: string;
+  /** The proxy's clusters (filters that call a service through a cluster, e.g. the global rate limit). */
+  readonly clusters?: ClusterLookup;
+  /** Statically defined cluster names, when known: filters naming others are rejected. */
+  readonly knownClusters?: ReadonlySet<string>;
 }
 
 /** One filter type: compiles its typed_config (and, if it supports it, per-route config). */

@@ -11,6 +11,7 @@ import type { StatsStore } from '../../../telemetry/stats.ts';
 import type { FilterCompileContext, HttpFilterFactory, HttpFilterType } from './filter.ts';
 import { faultFilterType } from './fault/fault-filter.ts';
 import { localRateLimitFilterType } from './local_ratelimit/local-ratelimit-filter.ts';
+import { rateLimitFilterType } from './ratelimit/ratelimit-filter.ts';
 
 const ROUTER = 'envoy.extensions.filters.http.router.v3.Router';
 
@@ -25,6 +26,7 @@ export function registerHttpFilterType(t: HttpFilterType): void {
 
 registerHttpFilterType(faultFilterType);
 registerHttpFilterType(localRateLimitFilterType);
+registerHttpFilterType(rateLimitFilterType);
 
 /**
  * Compiles `http_filters`: every entry needs a typed_config of a known type, names are unique, and the

@@ -19,11 +19,13 @@ import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts
 import { RequestHeaderRef } from './request-header.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
 import { compileMirrorPolicies, type MirrorPolicy } from './mirror-policy.ts';
+import { compileRateLimitPolicy, type RateLimitPolicy } from '../../filters/http/ratelimit/rate-limit-policy.ts';
 
 declareSupported('envoy.config.route.v3.RouteAction', [
   'cluster', 'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'prefix_rewrite',
   'regex_rewrite', 'host_rewrite_literal', 'auto_host_rewrite', 'host_rewrite_header', 'append_x_forwarded_host',
   'timeout', 'hash_policy', 'retry_policy', 'max_grpc_timeout', 'request_mirror_policies',
+  'rate_limits', 'include_vh_rate_limits',
 ]);
 declareSupported('envoy.config.route.v3.WeightedCluster', ['clusters', 'total_weight', 'header_name']);
 declareSupported('envoy.config.route.v3.WeightedCluster.ClusterWeight', [
@@ -103,6 +105,10 @@ export class RouteAction {
   readonly maxGrpcTimeoutMs: number;
   /** `request_mirror_policies`: shadow copies of the request (empty when none). */
   readonly mirrorPolicies: readonly MirrorPolicy[];
+  /** `rate_limits` for the global rate-limit filter; null when none. */
+  readonly rateLimits: RateLimitPolicy | null;
+  /** `include_vh_rate_limits`: the virtual host's rate_limits apply too (by default only when the route has none). */
+  readonly includeVhRateLimits: boolean;
   /** Weighted entries with header mutations or host rewrites, by cluster name; null when none has any. */
   private readonly transformsByCluster: ReadonlyMap<string, WeightedClusterEntry> | null;
 
@@ -112,7 +118,10 @@ export class RouteAction {
     regexRewrite: RegexRewrite | null; hostRewriteLiteral: string; hostRewriteHeader: RequestHeaderRef | null;
     autoHostRewrite: boolean; appendXForwardedHost: boolean; hashPolicy: HashPolicy | null;
     retryPolicy?: RetryPolicy | null; maxGrpcTimeoutMs?: number; mirrorPolicies?: readonly MirrorPolicy[];
+    rateLimits?: RateLimitPolicy | null; includeVhRateLimits?: boolean;
   }) {
+    this.rateLimits = init.rateLimits ?? null;
+    this.includeVhRateLimits = init.includeVhRateLimits ?? false;
     this.mirrorPolicies = init.mirrorPolicies ?? [];
     this.retryPolicy = init.retryPolicy ?? null;
     this.maxGrpcTimeoutMs = init.maxGrpcTimeoutMs ?? -1;
@@ -312,5 +321,7 @@ export function compileRouteAction(a: RouteActionProto, path: string, opts: Rout
     retryPolicy: a.retryPolicy === undefined ? null : compileRetryPolicy(a.retryPolicy, joinPath(path, 'retry_policy')),
     maxGrpcTimeoutMs: a.maxGrpcTimeout === undefined ? -1 : durationMs(a.maxGrpcTimeout, joinPath(path, 'max_grpc_timeout')),
     mirrorPolicies: compileMirrorPolicies(a.requestMirrorPolicies, joinPath(path, 'request_mirror_policies'), opts.knownClusters),
+    rateLimits: compileRateLimitPolicy(a.rateLimits, joinPath(path, 'rate_limits')),
+    includeVhRateLimits: a.includeVhRateLimits ?? false,
   });
 }

@@ -10,6 +10,7 @@ import { ConfigError, joinPath } from '../../../xds/config-error.ts';
 import { declareSupported } from '../../../xds/supported.ts';
 import { compileRouteMatch, type CompiledRouteMatch } from './route-match.ts';
 import { compileRouteAction, type RouteAction } from './route-action.ts';
+import type { MirrorPolicy } from './mirror-policy.ts';
 import { compileRedirectAction, type RedirectAction } from './redirect-action.ts';
 import { compileDirectResponseAction, type DirectResponseAction } from './direct-response-action.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
@@ -37,7 +38,11 @@ export interface RouteConfigLevel {
   readonly knownClusters: ReadonlySet<string> | undefined;
   /** Where per-route filter configs register their stats (local rate limit). */
   readonly stats: StatsStore;
+  /** The route configuration's `request_mirror_policies` (virtual hosts and routes with their own replace them). */
+  readonly mirrorPolicies: readonly MirrorPolicy[];
 }
+
+const NO_MIRRORS: readonly MirrorPolicy[] = Object.freeze([]);
 
 /** A compiled route. */
 export class RouteEntry {
@@ -52,6 +57,11 @@ export class RouteEntry {
   private readonly responseMutations: readonly HeaderMutation[];
   /** The retry policy in force: the route action's, else the virtual host's; null for none. */
   readonly retryPolicy: RetryPolicy | null;
+  /**
+   * The mirror policies in force: the most specific non-empty `request_mirror_policies` of the route action,
+   * the virtual host and the route configuration (Envoy's rule: not merged). Empty for none.
+   */
+  readonly mirrorPolicies: readonly MirrorPolicy[];
   /** Request body bytes kept for retries (`per_request_buffer_limit_bytes` of the route, else the virtual host; default 64 KiB). */
   readonly bufferLimitBytes: number;
   /** Compiled `typed_per_filter_config` by filter name; null when the route has none. */
@@ -61,10 +71,16 @@ export class RouteEntry {
     name: string; action: RouteEntryAction; virtualHost: VirtualHost; matcher: CompiledRouteMatch;
     requestMutations: readonly HeaderMutation[]; responseMutations: readonly HeaderMutation[];
     perFilterConfigs?: ReadonlyMap<string, unknown> | null; bufferLimitBytes?: number;
+    /** The route configuration's mirror policies (see mirrorPolicies). */
+    mirrorPolicies?: readonly MirrorPolicy[];
   }) {
     this.bufferLimitBytes = init.bufferLimitBytes ?? init.virtualHost.bufferLimitBytes;
     this.perFilterConfigs = init.perFilterConfigs ?? null;
     this.retryPolicy = init.action.kind === 'route' ? (init.action.retryPolicy ?? init.virtualHost.retryPolicy) : null;
+    this.mirrorPolicies = init.action.kind !== 'route' ? NO_MIRRORS
+      : init.action.mirrorPolicies.length > 0 ? init.action.mirrorPolicies
+        : init.virtualHost.mirrorPolicies.length > 0 ? init.virtualHost.mirrorPolicies
+          : init.mirrorPolicies ?? NO_MIRRORS;
     this.name = init.name;
     this.action = init.action;
     this.virtualHost = init.virtualHost;
@@ -164,5 +180,6 @@ export function compileRoute(r: Route, vh: VirtualHost, level: RouteConfigLevel,
     responseMutations: ordered(resp, vh.responseMutation, level.responseMutation, wins),
     perFilterConfigs: compilePerFilterConfigs(r.typedPerFilterConfig, joinPath(path, 'typed_per_filter_config'), level.stats),
     bufferLimitBytes: r.perRequestBufferLimitBytes,
+    mirrorPolicies: level.mirrorPolicies,
   });
 }

@@ -24,6 +24,7 @@ import { DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES } from './direct-response-action
 import { compileVirtualHost, type VirtualHost } from './virtual-host.ts';
 import type { RouteConfigLevel, RouteEntry } from './route-entry.ts';
 import { StatsStore } from '../../../telemetry/stats.ts';
+import { compileMirrorPolicies } from './mirror-policy.ts';
 
 export type { RouteEntry, RouteEntryAction } from './route-entry.ts';
 export type { RouteAction, WeightedClusterEntry } from './route-action.ts';
@@ -35,6 +36,7 @@ declareSupported('envoy.config.route.v3.RouteConfiguration', [
   'name', 'virtual_hosts', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
   'response_headers_to_remove', 'most_specific_header_mutations_wins', 'validate_clusters',
   'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching', 'ignore_path_parameters_in_path_matching',
+  'request_mirror_policies',
 ]);
 
 /** Wildcard domains of one length: the fixed part (`.foo.com` of `*.foo.com`) → virtual host. */
@@ -50,6 +52,11 @@ export interface RouteTableOptions {
    * (Envoy validates static route tables this way), unless the configuration sets `validate_clusters: false`.
    */
   readonly knownClusters?: ReadonlySet<string>;
+  /**
+   * `validate_clusters` when the configuration leaves it unset: true for a static or inline route_config,
+   * false for RDS (Envoy's defaults), where a route to a cluster not (yet) known is answered 503 NC.
+   */
+  readonly validateClustersDefault?: boolean;
   /** Stats store for per-route filter configs (a private one when not given). */
   readonly stats?: StatsStore;
 }
@@ -143,7 +150,7 @@ function buckets(byLength: Map<number, Map<string, VirtualHost>>): WildcardBucke
  * `virtual_hosts[0].routes[2].match.safe_regex.regex: invalid regex …`.
  */
 export function compileRouteConfiguration(rc: RouteConfiguration, path: string, opts: RouteTableOptions = {}): RouteTable {
-  const validate = rc.validateClusters ?? true;
+  const validate = rc.validateClusters ?? opts.validateClustersDefault ?? true;
   const level: RouteConfigLevel = {
     requestMutation: compileHeaderMutation(rc.requestHeadersToAdd, rc.requestHeadersToRemove, path, 'request_headers_to_add', 'request_headers_to_remove'),
     responseMutation: compileHeaderMutation(rc.responseHeadersToAdd, rc.responseHeadersToRemove, path, 'response_headers_to_add', 'response_headers_to_remove'),
@@ -151,6 +158,7 @@ export function compileRouteConfiguration(rc: RouteConfiguration, path: string, 
     maxDirectResponseBodyBytes: rc.maxDirectResponseBodySizeBytes ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES,
     knownClusters: validate ? opts.knownClusters : undefined,
     stats: opts.stats ?? new StatsStore(),
+    mirrorPolicies: compileMirrorPolicies(rc.requestMirrorPolicies, joinPath(path, 'request_mirror_policies'), validate ? opts.knownClusters : undefined),
   };
 
   const exact = new Map<string, VirtualHost>();

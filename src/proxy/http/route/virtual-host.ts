@@ -8,10 +8,13 @@ import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts
 import { compileRoute, type RouteConfigLevel, type RouteEntry } from './route-entry.ts';
 import { compilePerFilterConfigs } from '../../filters/http/registry.ts';
 import { compileRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { compileMirrorPolicies, type MirrorPolicy } from './mirror-policy.ts';
+import { compileRateLimitPolicy, type RateLimitPolicy } from '../../filters/http/ratelimit/rate-limit-policy.ts';
 
 declareSupported('envoy.config.route.v3.VirtualHost', [
   'name', 'domains', 'routes', 'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add',
   'response_headers_to_remove', 'typed_per_filter_config', 'retry_policy', 'per_request_buffer_limit_bytes',
+  'rate_limits', 'request_mirror_policies',
 ]);
 
 /** A compiled virtual host. */
@@ -30,6 +33,10 @@ export class VirtualHost {
   retryPolicy: RetryPolicy | null = null;
   /** `per_request_buffer_limit_bytes`: request body kept for retries (default 64 KiB, Envoy's buffer limit). */
   bufferLimitBytes = 64 * 1024;
+  /** `request_mirror_policies` for routes without their own (empty when none). */
+  mirrorPolicies: readonly MirrorPolicy[] = [];
+  /** The virtual host's `rate_limits` (global rate-limit filter); null when none. */
+  rateLimits: RateLimitPolicy | null = null;
 
   constructor(name: string, domains: readonly string[], requestMutation: HeaderMutation | null, responseMutation: HeaderMutation | null) {
     this.name = name;
@@ -52,6 +59,8 @@ export function compileVirtualHost(v: VirtualHostProto, level: RouteConfigLevel,
   vh.perFilterConfigs = compilePerFilterConfigs(v.typedPerFilterConfig, joinPath(path, 'typed_per_filter_config'), level.stats);
   if (v.perRequestBufferLimitBytes !== undefined) vh.bufferLimitBytes = v.perRequestBufferLimitBytes;
   if (v.retryPolicy !== undefined) vh.retryPolicy = compileRetryPolicy(v.retryPolicy, joinPath(path, 'retry_policy'));
+  vh.rateLimits = compileRateLimitPolicy(v.rateLimits, joinPath(path, 'rate_limits'));
+  vh.mirrorPolicies = compileMirrorPolicies(v.requestMirrorPolicies, joinPath(path, 'request_mirror_policies'), level.knownClusters);
   const routesPath = joinPath(path, 'routes');
   const routes = vh.routes as RouteEntry[];
   for (let i = 0; i < v.routes.length; i++) routes.push(compileRoute(v.routes[i], vh, level, joinPath(routesPath, i)));

@@ -1,6 +1,7 @@
 import type { Host, HostSet } from '../host.ts';
 import { EdfScheduler } from './edf-scheduler.ts';
 import { PriorityLocalityBalancer, type HostPicker } from './priority-locality-balancer.ts';
+import type { BalancerEnv } from './priority-load.ts';
 import { allEqual } from './round-robin.ts';
 
 /** Compiled LEAST_REQUEST settings. */
@@ -23,9 +24,9 @@ export const DEFAULT_ACTIVE_REQUEST_BIAS = 1;
  * `weight / (active_requests + 1)^active_request_bias`, so busy hosts come round less often.
  */
 export class LeastRequestLoadBalancer extends PriorityLocalityBalancer {
-  constructor(hosts: HostSet, config: LeastRequestConfig) {
+  constructor(hosts: HostSet, config: LeastRequestConfig, env?: BalancerEnv) {
     super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'pick' }, (h, w) =>
-      allEqual(w) ? new ChoicesPicker(h, config.choiceCount) : new WeightedLeastRequestPicker(h, w, config.activeRequestBias));
+      allEqual(w) ? new ChoicesPicker(h, config.choiceCount) : new WeightedLeastRequestPicker(h, w, config.activeRequestBias), env);
   }
 }
 

@@ -8,10 +8,10 @@ import { checkSupported } from '../../../xds/check-supported.ts';
 import { UdpaTypedStructSchema, XdsTypedStructSchema } from '../../../xds/registry.ts';
 import { ConfigError } from '../../../xds/config-error.ts';
 import { Host, HostSet } from '../host.ts';
-import { compileLbPolicy, createLoadBalancerFactory, PEAK_EWMA_TYPE_URL } from './load-balancer-factory.ts';
+import { compileLbPolicy, compileZoneAware, createLoadBalancerFactory, PEAK_EWMA_TYPE_URL } from './load-balancer-factory.ts';
 import { PeakEwmaLoadBalancer } from './peak-ewma.ts';
 // Declares the rest of Cluster's supported fields (name, …), as the proxy has them loaded.
-import '../cluster-config.ts';
+import { compileClusterConfig } from '../cluster-config.ts';
 
 const PATH = 'static_resources.clusters[0]';
 
@@ -85,10 +85,32 @@ test('rejects a *_lb_config that does not match lb_policy', () => {
   rejects(() => compileLbPolicy(cluster({ lb_policy: 'ROUND_ROBIN', ring_hash_lb_config: {} }), PATH), `${PATH}.ring_hash_lb_config`);
 });
 
-test('rejects zone aware routing', () => {
-  // check-supported rejects it first; the compiler does not rely on that.
-  const c = create(ClusterSchema, { name: 'b', commonLbConfig: { localityConfigSpecifier: { case: 'zoneAwareLbConfig', value: {} } } });
-  rejects(() => compileLbPolicy(c, PATH), `${PATH}.common_lb_config.zone_aware_lb_config`);
+test('zone_aware_lb_config compiles with Envoy defaults; routing_enabled over 100 is rejected', () => {
+  const c = cluster({ common_lb_config: { zone_aware_lb_config: {} } });
+  assert.equal(compileLbPolicy(c, PATH).kind, 'round_robin');
+  assert.deepEqual(compileZoneAware(c, PATH), { routingEnabled: 100, minClusterSize: 6, failTrafficOnPanic: false });
+  const c2 = cluster({ common_lb_config: { zone_aware_lb_config: { routing_enabled: { value: 40 }, min_cluster_size: 2, fail_traffic_on_panic: true } } });
+  assert.deepEqual(compileZoneAware(c2, PATH), { routingEnabled: 40, minClusterSize: 2, failTrafficOnPanic: true });
+  assert.equal(compileZoneAware(cluster({}), PATH), null);
+  rejects(() => compileZoneAware(cluster({ common_lb_config: { zone_aware_lb_config: { routing_enabled: { value: 150 } } } }), PATH),
+    `${PATH}.common_lb_config.zone_aware_lb_config.routing_enabled.value`, /100/);
+});
+
+test('zone_aware_lb_config inside a typed policy\'s locality_lb_config', () => {
+  const c = cluster({
+    load_balancing_policy: { policies: [{ typed_extension_config: { name: 'rr', typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin',
+      locality_lb_config: { zone_aware_lb_config: { min_cluster_size: 3 } },
+    } } }] },
+  });
+  assert.deepEqual(compileLbPolicy(c, PATH), { kind: 'round_robin', localityWeighted: false, zoneAware: { routingEnabled: 100, minClusterSize: 3, failTrafficOnPanic: false } });
+  assert.deepEqual(compileClusterConfig(c, PATH).zoneAware, { routingEnabled: 100, minClusterSize: 3, failTrafficOnPanic: false });
+  rejects(() => compileLbPolicy(cluster({
+    load_balancing_policy: { policies: [{ typed_extension_config: { name: 'r', typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.load_balancing_policies.random.v3.Random',
+      locality_lb_config: { zone_aware_lb_config: { routing_enabled: { value: 101 } } },
+    } } }] },
+  }), PATH), `${PATH}.load_balancing_policy.policies[0].typed_extension_config.typed_config.locality_lb_config.zone_aware_lb_config.routing_enabled.value`);
 });
 
 test('load_balancing_policy: the first policy Weft implements wins', () => {

@@ -20,6 +20,7 @@ import { typeNameOf, unpackAny } from '../../../xds/json.ts';
 import { ConfigError, joinPath } from '../../../xds/config-error.ts';
 import { declareSupported } from '../../../xds/supported.ts';
 import type { LoadBalancerFactory } from './load-balancer.ts';
+import type { ZoneAwareConfig } from './zone-aware.ts';
 import { RoundRobinLoadBalancer } from './round-robin.ts';
 import { DEFAULT_ACTIVE_REQUEST_BIAS, DEFAULT_CHOICE_COUNT, LeastRequestLoadBalancer } from './least-request.ts';
 import { RandomLoadBalancer } from './random.ts';
@@ -32,9 +33,9 @@ export const PEAK_EWMA_TYPE_URL = 'type.weft.dev/weft.lb.peak_ewma';
 
 /** A cluster's compiled load-balancing policy (plain data, e.g. for the admin interface); `lbFactoryFor` builds balancers from it. */
 export type LbPolicyConfig =
-  | { readonly kind: 'round_robin'; readonly localityWeighted: boolean }
-  | { readonly kind: 'least_request'; readonly localityWeighted: boolean; readonly choiceCount: number; readonly activeRequestBias: number }
-  | { readonly kind: 'random'; readonly localityWeighted: boolean }
+  | { readonly kind: 'round_robin'; readonly localityWeighted: boolean; readonly zoneAware?: ZoneAwareConfig }
+  | { readonly kind: 'least_request'; readonly localityWeighted: boolean; readonly choiceCount: number; readonly activeRequestBias: number; readonly zoneAware?: ZoneAwareConfig }
+  | { readonly kind: 'random'; readonly localityWeighted: boolean; readonly zoneAware?: ZoneAwareConfig }
   | { readonly kind: 'ring_hash'; readonly localityWeighted: boolean; readonly minRingSize: number; readonly maxRingSize: number }
   | { readonly kind: 'maglev'; readonly localityWeighted: boolean; readonly tableSize: number }
   | { readonly kind: 'peak_ewma'; readonly localityWeighted: boolean; readonly decayMs: number; readonly defaultRttMs: number };
@@ -47,12 +48,12 @@ export function createLoadBalancerFactory(cluster: Cluster, path: string): LoadB
 /** A factory of balancers for a compiled policy. */
 export function lbFactoryFor(policy: LbPolicyConfig): LoadBalancerFactory {
   switch (policy.kind) {
-    case 'round_robin': return (hosts) => new RoundRobinLoadBalancer(hosts, policy);
-    case 'least_request': return (hosts) => new LeastRequestLoadBalancer(hosts, policy);
-    case 'random': return (hosts) => new RandomLoadBalancer(hosts, policy);
-    case 'ring_hash': return (hosts) => new RingHashLoadBalancer(hosts, policy);
-    case 'maglev': return (hosts) => new MaglevLoadBalancer(hosts, policy);
-    case 'peak_ewma': return (hosts) => new PeakEwmaLoadBalancer(hosts, policy);
+    case 'round_robin': return (hosts, env) => new RoundRobinLoadBalancer(hosts, policy, env);
+    case 'least_request': return (hosts, env) => new LeastRequestLoadBalancer(hosts, policy, env);
+    case 'random': return (hosts, env) => new RandomLoadBalancer(hosts, policy, env);
+    case 'ring_hash': return (hosts, env) => new RingHashLoadBalancer(hosts, policy, env);
+    case 'maglev': return (hosts, env) => new MaglevLoadBalancer(hosts, policy, env);
+    case 'peak_ewma': return (hosts, env) => new PeakEwmaLoadBalancer(hosts, policy, env);
   }
 }
 
@@ -64,7 +65,8 @@ export function compileLbPolicy(cluster: Cluster, path: string): LbPolicyConfig 
   switch (common?.localityConfigSpecifier.case) {
     case undefined: break;
     case 'localityWeightedLbConfig': localityWeighted = true; break;
-    default: throw new ConfigError(joinPath(commonPath, 'zone_aware_lb_config'), 'zone aware routing is not supported');
+    // Zone-aware routing is compiled by compileZoneAware; the balancers get it through their BalancerEnv.
+    case 'zoneAwareLbConfig': break;
   }
 
   if (cluster.loadBalancingPolicy !== undefined) {
@@ -157,15 +159,15 @@ function compilePolicy(any: Any, path: string, localityWeighted: boolean): LbPol
   switch (msg.$typeName) {
     case RoundRobinSchema.typeName: {
       const c = msg as RoundRobin;
-      return { kind: 'round_robin', localityWeighted: localityWeighted || localityLb(c.localityLbConfig, path) };
+      return withZone({ kind: 'round_robin', localityWeighted: localityWeighted || localityLb(c.localityLbConfig, path) }, c.localityLbConfig, path);
     }
     case LeastRequestSchema.typeName: {
       const c = msg as LeastRequest;
-      return leastRequest(c.choiceCount, c.activeRequestBias, path, localityWeighted || localityLb(c.localityLbConfig, path));
+      return withZone(leastRequest(c.choiceCount, c.activeRequestBias, path, localityWeighted || localityLb(c.localityLbConfig, path)), c.localityLbConfig, path);
     }
     case RandomSchema.typeName: {
       const c = msg as Random;
-      return { kind: 'random', localityWeighted: localityWeighted || localityLb(c.localityLbConfig, path) };
+      return withZone({ kind: 'random', localityWeighted: localityWeighted || localityLb(c.localityLbConfig, path) }, c.localityLbConfig, path);
     }
     case RingHashSchema.typeName: {
       const c = msg as RingHash;
@@ -191,12 +193,34 @@ function compilePolicy(any: Any, path: string, localityWeighted: boolean): LbPol
   }
 }
 
-function localityLb(c: LocalityLbConfig | undefined, path: string): boolean {
-  switch (c?.localityConfigSpecifier.case) {
-    case undefined: return false;
-    case 'localityWeightedLbConfig': return true;
-    default: throw new ConfigError(joinPath(path, 'locality_lb_config.zone_aware_lb_config'), 'zone aware routing is not supported');
+/**
+ * `common_lb_config.zone_aware_lb_config` (null when the cluster does not set it). Envoy applies it to
+ * ROUND_ROBIN, LEAST_REQUEST and RANDOM (and Weft's peak EWMA); RING_HASH and MAGLEV ignore it, as in Envoy.
+ */
+export function compileZoneAware(cluster: Cluster, path: string): ZoneAwareConfig | null {
+  const spec = cluster.commonLbConfig?.localityConfigSpecifier;
+  if (spec?.case !== 'zoneAwareLbConfig') return null;
+  return zoneAwareOf(spec.value, joinPath(joinPath(path, 'common_lb_config'), 'zone_aware_lb_config'));
+}
+
+function localityLb(c: LocalityLbConfig | undefined, _path: string): boolean {
+  return c?.localityConfigSpecifier.case === 'localityWeightedLbConfig';
+}
+
+/** A typed policy's `locality_lb_config.zone_aware_lb_config`, attached to its compiled config. */
+function withZone(policy: LbPolicyConfig, c: LocalityLbConfig | undefined, path: string): LbPolicyConfig {
+  if (c?.localityConfigSpecifier.case !== 'zoneAwareLbConfig') return policy;
+  return { ...policy, zoneAware: zoneAwareOf(c.localityConfigSpecifier.value, joinPath(joinPath(path, 'locality_lb_config'), 'zone_aware_lb_config')) } as LbPolicyConfig;
+}
+
+/** The fields shared by `Cluster.CommonLbConfig.ZoneAwareLbConfig` and `LocalityLbConfig.ZoneAwareLbConfig`. */
+function zoneAwareOf(z: { routingEnabled?: { value: number }; minClusterSize?: bigint; failTrafficOnPanic: boolean }, zp: string): ZoneAwareConfig {
+  const routingEnabled = z.routingEnabled === undefined ? 100 : z.routingEnabled.value;
+  if (!(routingEnabled >= 0 && routingEnabled <= 100)) {
+    throw new ConfigError(joinPath(zp, 'routing_enabled.value'), `must be between 0 and 100, got ${routingEnabled}`);
   }
+  const minClusterSize = z.minClusterSize === undefined ? 6 : Number(z.minClusterSize);
+  return Object.freeze({ routingEnabled, minClusterSize, failTrafficOnPanic: z.failTrafficOnPanic });
 }
 
 function leastRequest(choiceCount: number | undefined, bias: RuntimeDouble | undefined, path: string, localityWeighted: boolean): LbPolicyConfig {
@@ -272,7 +296,8 @@ declareSupported('envoy.config.cluster.v3.Cluster.RoundRobinLbConfig', []);
 declareSupported('envoy.config.cluster.v3.Cluster.LeastRequestLbConfig', ['choice_count', 'active_request_bias']);
 declareSupported('envoy.config.cluster.v3.Cluster.RingHashLbConfig', ['minimum_ring_size', 'maximum_ring_size']);
 declareSupported('envoy.config.cluster.v3.Cluster.MaglevLbConfig', ['table_size']);
-declareSupported('envoy.config.cluster.v3.Cluster.CommonLbConfig', ['locality_weighted_lb_config']);
+declareSupported('envoy.config.cluster.v3.Cluster.CommonLbConfig', ['locality_weighted_lb_config', 'zone_aware_lb_config']);
+declareSupported('envoy.config.cluster.v3.Cluster.CommonLbConfig.ZoneAwareLbConfig', ['routing_enabled', 'min_cluster_size', 'fail_traffic_on_panic']);
 declareSupported('envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig', []);
 declareSupported('envoy.config.core.v3.RuntimeDouble', ['default_value', 'runtime_key']);
 declareSupported('envoy.config.cluster.v3.LoadBalancingPolicy', ['policies']);
@@ -284,7 +309,8 @@ declareSupported('envoy.extensions.load_balancing_policies.random.v3.Random', ['
 declareSupported('envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash', ['minimum_ring_size', 'maximum_ring_size', 'locality_weighted_lb_config']);
 declareSupported('envoy.extensions.load_balancing_policies.maglev.v3.Maglev', ['table_size', 'locality_weighted_lb_config']);
 declareSupported('envoy.extensions.load_balancing_policies.wrr_locality.v3.WrrLocality', ['endpoint_picking_policy']);
-declareSupported('envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig', ['locality_weighted_lb_config']);
+declareSupported('envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig', ['locality_weighted_lb_config', 'zone_aware_lb_config']);
+declareSupported('envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.ZoneAwareLbConfig', ['routing_enabled', 'min_cluster_size', 'fail_traffic_on_panic']);
 declareSupported('envoy.extensions.load_balancing_policies.common.v3.LocalityLbConfig.LocalityWeightedLbConfig', []);
 declareSupported('xds.type.v3.TypedStruct', ['type_url', 'value']);
 declareSupported('udpa.type.v1.TypedStruct', ['type_url', 'value']);

@@ -1,4 +1,5 @@
 import type { Host, HostSet } from '../host.ts';
+import type { BalancerEnv } from './priority-load.ts';
 
 /** What a request tells the load balancer. Reused per request by the router; never retained. */
 export interface LbContext {
@@ -25,5 +26,8 @@ export interface LoadBalancer {
   onResult?(host: Host, latencyMs: number, ok: boolean): void;
 }
 
-/** Builds a balancer for a host set; one factory per cluster, made from its config once. */
-export type LoadBalancerFactory = (hosts: HostSet) => LoadBalancer;
+/**
+ * Builds a balancer for a host set; one factory per cluster, made from its config once. `env` carries the
+ * cluster's overprovisioning factor, panic threshold, stats and zone-routing inputs (defaults without it).
+ */
+export type LoadBalancerFactory = (hosts: HostSet, env?: BalancerEnv) => LoadBalancer;

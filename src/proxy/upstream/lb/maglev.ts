@@ -1,6 +1,7 @@
 import type { Host, HostSet } from '../host.ts';
 import { hashString } from '../../../util/hash.ts';
 import { PriorityLocalityBalancer, randomHash, type HostPicker } from './priority-locality-balancer.ts';
+import type { BalancerEnv } from './priority-load.ts';
 
 /** Compiled MAGLEV settings. */
 export interface MaglevConfig {
@@ -21,9 +22,9 @@ export const MAX_MAGLEV_TABLE_SIZE = 5000011;
  * is random. Murmur3 (seeds 0 and 1) replaces Envoy's xxHash for offset and skip.
  */
 export class MaglevLoadBalancer extends PriorityLocalityBalancer {
-  constructor(hosts: HostSet, config: MaglevConfig) {
+  constructor(hosts: HostSet, config: MaglevConfig, env?: BalancerEnv) {
     super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'fold' }, (h, w) =>
-      new MaglevTable(h, w, config.tableSize));
+      new MaglevTable(h, w, config.tableSize), env);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Host, HostSet } from '../host.ts';
 import { PriorityLocalityBalancer, type HostPicker } from './priority-locality-balancer.ts';
+import type { BalancerEnv } from './priority-load.ts';
 
 /** Compiled peak-EWMA settings (Weft extension `type.weft.dev/weft.lb.peak_ewma`). */
 export interface PeakEwmaConfig {
@@ -31,10 +32,10 @@ export class PeakEwmaLoadBalancer extends PriorityLocalityBalancer {
   private readonly decayMs: number;
   private readonly clock: () => number;
 
-  constructor(hosts: HostSet, config: PeakEwmaConfig) {
+  constructor(hosts: HostSet, config: PeakEwmaConfig, env?: BalancerEnv) {
     const clock = config.clock ?? performanceNow;
     super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'pick' }, (h) =>
-      new PeakEwmaPicker(h, config.decayMs, config.defaultRttMs, clock));
+      new PeakEwmaPicker(h, config.decayMs, config.defaultRttMs, clock), env);
     this.decayMs = config.decayMs;
     this.clock = clock;
   }

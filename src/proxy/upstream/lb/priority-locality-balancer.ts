@@ -1,7 +1,9 @@
 import type { Host, HostSet } from '../host.ts';
 import type { LbContext, LoadBalancer } from './load-balancer.ts';
 import { EdfScheduler } from './edf-scheduler.ts';
-import { computePriorityLoad, OVERPROVISIONING_FACTOR, PriorityChooser } from './priority-load.ts';
+import { computePriorityLoad, DEFAULT_BALANCER_ENV, PriorityChooser, type BalancerEnv, type PriorityCounts } from './priority-load.ts';
+import type { LbStats } from './lb-stats.ts';
+import { localityKey, ZoneRouter, type ZoneRouting } from './zone-aware.ts';
 
 /**
  * The part of a load balancer that picks among a fixed, non-empty list of healthy hosts (one priority, or
@@ -37,41 +39,72 @@ export const DEFAULT_HOST_SELECTION_RETRIES = 1;
 const UINT32 = 0x1_0000_0000;
 
 /**
- * A balancer over a HostSet: chooses a priority (the lowest with healthy hosts, see priority-load.ts), then
- * a locality when locality weighting is on, then delegates to that scope's picker; re-picks while the host
- * is in `ctx.avoid`. Hosts with `healthy=false` when the balancer is built are left out; when no host is
- * healthy `chooseHost` returns null (panic mode is the cluster's: it builds the balancer with every host up).
+ * A balancer over a HostSet, as Envoy's LoadBalancerBase: chooses a priority by the priority load (see
+ * priority-load.ts: health × overprovisioning factor, healthy before degraded hosts), then, in priority 0
+ * with zone-aware routing, a zone; or a locality when locality weighting is on; then delegates to that
+ * scope's picker, re-picking while the host is in `ctx.avoid`. A priority in panic (too few healthy hosts)
+ * balances over all its hosts, healthy or not. Health is read when the balancer is built.
  */
 export class PriorityLocalityBalancer implements LoadBalancer {
   private readonly priorities: readonly PriorityScope[];
   private readonly chooser: PriorityChooser;
   /** Consistent-hash balancers choose the priority from the hash too, so one hash sticks to one priority. */
   private readonly hashChoosesPriority: boolean;
+  private readonly env: BalancerEnv;
 
-  constructor(hosts: HostSet, shape: BalancerShape, makePicker: PickerFactory) {
-    const healthy: number[] = [];
-    const total: number[] = [];
-    const scopes: PriorityScope[] = [];
+  constructor(hosts: HostSet, shape: BalancerShape, makePicker: PickerFactory, env: BalancerEnv = DEFAULT_BALANCER_ENV) {
+    this.env = env;
+    const counts: PriorityCounts[] = [];
+    const healthyLists: Host[][] = [];
+    const degradedLists: Host[][] = [];
     for (const list of hosts.priorities) {
-      const ok = list.filter((h) => h.healthy);
-      healthy.push(ok.length);
-      total.push(list.length);
-      scopes.push(new PriorityScope(list, ok, shape, makePicker));
+      const healthy: Host[] = [];
+      const degraded: Host[] = [];
+      for (const h of list) if (h.healthy) (h.degraded ? degraded : healthy).push(h);
+      healthyLists.push(healthy);
+      degradedLists.push(degraded);
+      counts.push({ healthy: healthy.length, degraded: degraded.length, total: list.length });
+    }
+    const load = computePriorityLoad(counts, env.overprovisioningFactor, env.panicThreshold);
+    const factor = env.overprovisioningFactor / 100;
+    const scopes: PriorityScope[] = [];
+    for (let p = 0; p < hosts.priorities.length; p++) {
+      const all = hosts.priorities[p];
+      if (load.panic[p]) {
+        scopes.push(new PriorityScope(new HostScope(all, all, shape, makePicker, 1, shape.localityMode === 'pick'), null, true, null));
+        continue;
+      }
+      const degraded = degradedLists[p].length > 0 ? new HostScope(all, degradedLists[p], shape, makePicker, factor, false) : null;
+      let zones: ZonePickers | null = null;
+      if (p === 0 && env.zone !== null && !shape.localityWeighted && shape.localityMode === 'pick') {
+        zones = ZonePickers.build(env.zone, healthyLists[0], makePicker, env.stats);
+      }
+      scopes.push(new PriorityScope(new HostScope(all, healthyLists[p], shape, makePicker, factor, false), degraded, false, zones));
     }
     this.priorities = scopes;
-    this.chooser = new PriorityChooser(computePriorityLoad(healthy, total));
+    this.chooser = new PriorityChooser(load);
     this.hashChoosesPriority = shape.localityMode === 'fold';
   }
 
   chooseHost(ctx: LbContext): Host | null {
     const chooser = this.chooser;
-    if (!chooser.any) return null;
     const hash = ctx.hash;
-    let p: number;
-    if (!chooser.split) p = chooser.choose(0);
-    else if (this.hashChoosesPriority && hash !== undefined) p = chooser.choose(hash % 100);
-    else p = chooser.choose(Math.random() * 100);
-    const scope = this.priorities[p];
+    let slot: number;
+    if (!chooser.split) slot = chooser.choose(0);
+    else if (this.hashChoosesPriority && hash !== undefined) slot = chooser.choose(hash % 100);
+    else slot = chooser.choose(Math.random() * 100);
+    const priority = this.priorities[slot >> 1];
+    if (priority === undefined) return null;
+    if (priority.panic) {
+      this.env.stats?.lb_healthy_panic.inc();
+      if (this.env.failTrafficOnPanic) return null;
+    }
+    let scope: HostScope | null = (slot & 1) === 1 ? priority.degraded : priority.healthy;
+    if (scope === null) return null;
+    if (priority.zones !== null && (slot & 1) === 0) {
+      const zone = priority.zones.router.choose();
+      if (zone >= 0) scope = priority.zones.scopes[zone];
+    }
     let host = scope.pick(hash, 0);
     const avoid = ctx.avoid;
     if (avoid !== undefined && avoid.size !== 0) {
@@ -84,25 +117,69 @@ export class PriorityLocalityBalancer implements LoadBalancer {
   }
 }
 
-/** One priority's hosts: either one picker for all of them, or a locality scheduler and a picker per locality. */
+/** One priority: its healthy hosts' scope, its degraded hosts' scope, whether it is in panic, and its zones. */
 class PriorityScope {
-  /** Picker over every healthy host of the priority; null when localities are picked first (or none is healthy). */
+  readonly healthy: HostScope;
+  readonly degraded: HostScope | null;
+  readonly panic: boolean;
+  readonly zones: ZonePickers | null;
+  constructor(healthy: HostScope, degraded: HostScope | null, panic: boolean, zones: ZonePickers | null) {
+    this.healthy = healthy;
+    this.degraded = degraded;
+    this.panic = panic;
+    this.zones = zones;
+  }
+}
+
+/** Zone-aware routing of priority 0: the router and a scope per zone (index 0: the local zone). */
+class ZonePickers {
+  readonly router: ZoneRouter;
+  readonly scopes: readonly HostScope[];
+  private constructor(router: ZoneRouter, scopes: readonly HostScope[]) {
+    this.router = router;
+    this.scopes = scopes;
+  }
+
+  static build(zone: ZoneRouting, healthy: readonly Host[], makePicker: PickerFactory, stats: LbStats | null): ZonePickers | null {
+    const localKey = localityKey(zone.localLocality);
+    const byZone = new Map<string, Host[]>([[localKey, []]]);
+    for (const h of healthy) {
+      const k = localityKey(h.locality);
+      let list = byZone.get(k);
+      if (list === undefined) { list = []; byZone.set(k, list); }
+      list.push(h);
+    }
+    const zones = [...byZone.values()];
+    const router = ZoneRouter.build(zone, zones, stats);
+    if (router === null) return null;
+    const flat: BalancerShape = { localityWeighted: false, localityMode: 'pick' };
+    return new ZonePickers(router, zones.map((z) => new HostScope(z, z, flat, makePicker, 1, true)));
+  }
+}
+
+/** Picks among a set of hosts: either one picker for all of them, or a locality scheduler and a picker per locality. */
+class HostScope {
+  /** Picker over every usable host; null when localities are picked first (or there is none). */
   private readonly flat: HostPicker | null = null;
   /** Locality choice by effective weight, parallel to `localityPickers`; null when localities are not picked. */
   private readonly localityEdf: EdfScheduler | null = null;
   private readonly localityPickers: readonly HostPicker[] = [];
 
-  constructor(all: readonly Host[], healthy: readonly Host[], shape: BalancerShape, makePicker: PickerFactory) {
-    if (healthy.length === 0) return;
-    if (shape.localityWeighted) {
-      const groups = groupByLocality(all, healthy);
+  /**
+   * `all`: every host of the priority (locality sizes); `usable`: the hosts to pick from; `factor`: the
+   * overprovisioning factor as a ratio (1.4); `flatOnly`: ignore localities (Envoy's panic mode).
+   */
+  constructor(all: readonly Host[], usable: readonly Host[], shape: BalancerShape, makePicker: PickerFactory, factor: number, flatOnly: boolean) {
+    if (usable.length === 0) return;
+    if (shape.localityWeighted && !flatOnly) {
+      const groups = groupByLocality(all, usable);
       if (shape.localityMode === 'pick') {
-        // Envoy's effective locality weight: weight * min(1, overprovisioning * healthy/total), so a half-dead
+        // Envoy's effective locality weight: weight * min(1, overprovisioning * usable/total), so a half-dead
         // locality sheds load to the others instead of overloading its survivors.
         const pickers: HostPicker[] = [];
         const weights: number[] = [];
         for (const g of groups) {
-          const w = g.weight * Math.min(1, (OVERPROVISIONING_FACTOR * g.healthy.length) / g.total);
+          const w = g.weight * Math.min(1, (factor * g.healthy.length) / g.total);
           if (w > 0 && g.healthy.length > 0) {
             pickers.push(makePicker(g.healthy, g.healthy.map((h) => h.weight)));
             weights.push(w);
@@ -137,12 +214,12 @@ class PriorityScope {
           return;
         }
       }
-      // Every locality has weight 0: Envoy falls back to balancing over all healthy hosts.
+      // Every locality has weight 0: Envoy falls back to balancing over all usable hosts.
     }
-    this.flat = makePicker(healthy, healthy.map((h) => h.weight));
+    this.flat = makePicker(usable, usable.map((h) => h.weight));
   }
 
-  /** Picks a host of this priority; null only when it has no healthy host. */
+  /** Picks a host; null only when the scope has no host. */
   pick(hash: number | undefined, attempt: number): Host | null {
     if (this.flat !== null) return this.flat.pick(hash, attempt);
     const edf = this.localityEdf;
@@ -162,7 +239,7 @@ interface LocalityGroup {
 /** Groups a priority's hosts by locality (region, zone, sub-zone), in first-seen order. */
 function groupByLocality(all: readonly Host[], healthy: readonly Host[]): LocalityGroup[] {
   const byKey = new Map<string, LocalityGroup>();
-  const keyOf = (h: Host): string => `${h.locality.region}\u0000${h.locality.zone}\u0000${h.locality.subZone}`;
+  const keyOf = (h: Host): string => localityKey(h.locality);
   for (const h of all) {
     const k = keyOf(h);
     let g = byKey.get(k);

@@ -1,5 +1,6 @@
 import type { Host, HostSet } from '../host.ts';
 import { PriorityLocalityBalancer, type HostPicker } from './priority-locality-balancer.ts';
+import type { BalancerEnv } from './priority-load.ts';
 
 /** Compiled RANDOM settings. */
 export interface RandomConfig {
@@ -12,8 +13,8 @@ export interface RandomConfig {
  * still apply when configured); use ROUND_ROBIN for weighted spreading.
  */
 export class RandomLoadBalancer extends PriorityLocalityBalancer {
-  constructor(hosts: HostSet, config: RandomConfig) {
-    super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'pick' }, (h) => new RandomPicker(h));
+  constructor(hosts: HostSet, config: RandomConfig, env?: BalancerEnv) {
+    super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'pick' }, (h) => new RandomPicker(h), env);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Host, HostSet } from '../host.ts';
 import { hashString } from '../../../util/hash.ts';
 import { PriorityLocalityBalancer, randomHash, type HostPicker } from './priority-locality-balancer.ts';
+import type { BalancerEnv } from './priority-load.ts';
 
 /** Compiled RING_HASH settings. */
 export interface RingHashConfig {
@@ -26,9 +27,9 @@ export const RING_SIZE_LIMIT = 8 * 1024 * 1024;
  * ring places hosts differently from an Envoy ring over the same hosts.
  */
 export class RingHashLoadBalancer extends PriorityLocalityBalancer {
-  constructor(hosts: HostSet, config: RingHashConfig) {
+  constructor(hosts: HostSet, config: RingHashConfig, env?: BalancerEnv) {
     super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'fold' }, (h, w) =>
-      new Ring(h, w, config.minRingSize, config.maxRingSize));
+      new Ring(h, w, config.minRingSize, config.maxRingSize), env);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Host, HostSet } from '../host.ts';
 import { EdfScheduler } from './edf-scheduler.ts';
 import { PriorityLocalityBalancer, type HostPicker } from './priority-locality-balancer.ts';
+import type { BalancerEnv } from './priority-load.ts';
 
 /** Compiled ROUND_ROBIN settings. */
 export interface RoundRobinConfig {
@@ -14,8 +15,8 @@ export interface RoundRobinConfig {
  * many proxies built at the same moment do not hit the same host in step.
  */
 export class RoundRobinLoadBalancer extends PriorityLocalityBalancer {
-  constructor(hosts: HostSet, config: RoundRobinConfig) {
-    super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'pick' }, makeRoundRobinPicker);
+  constructor(hosts: HostSet, config: RoundRobinConfig, env?: BalancerEnv) {
+    super(hosts, { localityWeighted: config.localityWeighted, localityMode: 'pick' }, makeRoundRobinPicker, env);
   }
 }
 
