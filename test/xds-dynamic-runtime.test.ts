@@ -25,6 +25,8 @@ import { RouteDiscovery } from '../src/proxy/dynamic/route-discovery.ts';
 import { ListenerDiscovery } from '../src/proxy/dynamic/listener-discovery.ts';
 import { TYPE_CLUSTER, TYPE_ENDPOINT, TYPE_LISTENER, TYPE_ROUTE, type Subscriptions } from '../src/proxy/dynamic/subscriptions.ts';
 import { request, startEchoUpstream, waitFor, type EchoUpstream } from './support/harness.ts';
+import https from 'node:https';
+import { createTestPki } from './support/test-pki.ts';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
@@ -67,7 +69,7 @@ const inlineListener = (name: string, route: object, port = 0) => decoded(Listen
 async function dynamicProxy(t: TestContext, staticYaml = 'static_resources: {}') {
   const proxy = await Proxy.start(parseBootstrapText(staticYaml, 'yaml', 'test.yaml'));
   const subs = new RecordingSubscriptions();
-  const clusters = new ClusterDiscovery(proxy.clusterManager, subs, proxy.clusterManager.names());
+  const clusters = new ClusterDiscovery(proxy.clusterManager, subs, proxy.clusterManager.names(), undefined, proxy.secrets);
   const routes = new RouteDiscovery(subs, proxy.stats, () => clusters.knownNames());
   proxy.staticListeners = [];
   const listeners = new ListenerDiscovery(proxy, routes, () => clusters.knownNames());
@@ -385,4 +387,38 @@ static_resources:${xds()}
     filter_chains: [{ filters: [{ name: hcm, typed_config: { "@type": ${HCM}, stat_prefix: s, rds: { route_config_name: r, config_source: { ads: {} } }, http_filters: [{ name: router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }] } }] }]`;
   assert.equal(err(dyn(ok) + edsStatic), 'compiled');
   assert.match(err(`static_resources:${xds()}${edsStatic}`), /^static_resources\.clusters\[1\]\.eds_cluster_config\.eds_config\.ads: EDS clusters need dynamic_resources\.ads_config/);
+});
+
+test('ADS listeners and clusters name the bootstrap\'s static secrets (sds_secret_config by name)', async (t) => {
+  const pki = createTestPki(t);
+  const server = pki.issue('server', ['DNS:dyn.example']);
+  const up = await startEchoUpstream(t, 'u-tls');
+  const d = await dynamicProxy(t, JSON.stringify({ static_resources: {
+    secrets: [{ name: 'server_cert', tls_certificate: { certificate_chain: { inline_string: server.cert }, private_key: { inline_string: server.key } } }],
+    clusters: [{ name: 'backend', connect_timeout: '1s', load_assignment: { cluster_name: 'backend', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: up.port } } } }] }] } }],
+  } }));
+  const tlsListener = (secret: string) => decoded(ListenerSchema, {
+    name: 'tls', address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    filter_chains: [{
+      transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+        common_tls_context: { tls_certificate_sds_secret_configs: [{ name: secret }] },
+      } },
+      filters: [{ name: 'hcm', typed_config: { '@type': HCM, stat_prefix: 'tls', route_config: { virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend' } }] }] }, http_filters: [ROUTER] } }],
+    }],
+  }, (m) => m.name);
+  const nack = await d.lds([tlsListener('nope')]);
+  assert.match(String(nack), /listener "tls".*nope/s, `an unknown secret name is NACKed with the listener and the name: ${nack}`);
+  assert.equal(await d.lds([tlsListener('server_cert')]), null);
+  const body = await new Promise<string>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: d.port('tls'), path: '/', servername: 'dyn.example', ca: pki.ca.cert }, (res) => {
+      let b = ''; res.on('data', (c: Buffer) => { b += c; }); res.on('end', () => resolve(`${res.statusCode} ${res.headers['x-upstream']}`));
+    }).on('error', reject);
+  });
+  assert.equal(body, '200 u-tls');
+  const cnack = await d.cds([edsCluster('secure', { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: {
+    '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+    common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'server_cert' }] },
+  } } })]);
+  assert.equal(cnack, null, `a CDS cluster may name the static secret: ${cnack}`);
 });

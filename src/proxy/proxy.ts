@@ -36,6 +36,8 @@ export interface CompiledBootstrap {
   listeners: ListenerConfig[];
   /** `dynamic_resources` (ADS), null when the bootstrap is static only. */
   dynamic: DynamicResourcesConfig | null;
+  /** `static_resources.secrets`: TLS contexts of static and dynamic resources name them. */
+  secrets: StaticSecrets;
 }
 
 /**
@@ -78,7 +80,7 @@ export function compileBootstrap(bootstrap: Bootstrap, stats: StatsStore, cluste
     addrs.set(key, p);
     listeners.push(lc);
   });
-  return { bootstrap, clusters, listeners, dynamic };
+  return { bootstrap, clusters, listeners, dynamic, secrets };
 }
 
 export class Proxy {
@@ -88,6 +90,8 @@ export class Proxy {
   readonly listeners: ActiveListener[] = [];
   /** The compiled static listeners. */
   staticListeners: readonly ListenerConfig[] = [];
+  /** The bootstrap's static secrets (TLS contexts of ADS resources name them too). */
+  secrets: StaticSecrets | null = null;
   /** The ADS client and dynamic managers (null for a static bootstrap). */
   xds: XdsRuntime | null = null;
   readonly startedAt = Date.now();
@@ -121,6 +125,7 @@ export class Proxy {
     const compiled = compileBootstrap(bootstrap, p.stats, p.clusterManager, rds);
     p.bootstrap = bootstrap;
     p.staticListeners = compiled.listeners;
+    p.secrets = compiled.secrets;
     const local = compileLocalCluster(bootstrap, new Set(compiled.clusters.map((c) => c.name)));
     if (local !== null) p.clusterManager.setLocalCluster(local.name, local.locality);
     for (const c of compiled.clusters) p.clusterManager.add(c);

@@ -18,6 +18,7 @@ import { ClusterSchema, type Cluster as ClusterMessage } from '../../xds/gen/env
 import { ClusterLoadAssignmentSchema, type ClusterLoadAssignment } from '../../xds/gen/envoy/config/endpoint/v3/endpoint_pb.js';
 import { checkSupported } from '../../xds/check-supported.ts';
 import type { ResourceUpdate, ResourceWatcher } from '../../xds/client/watcher.ts';
+import type { StaticSecrets } from '../tls/secrets.ts';
 import { compileClusterConfig, compileClusterLoadAssignment, type ClusterConfig, type EndpointConfig } from '../upstream/cluster-config.ts';
 import type { Cluster, ClusterManager } from '../upstream/cluster-manager.ts';
 import { TYPE_ENDPOINT, rejection, sameNames, sortedNames, type Subscriptions } from './subscriptions.ts';
@@ -47,6 +48,8 @@ export class ClusterDiscovery {
   private readonly log: (line: string) => void;
   /** Clusters of static_resources: CDS cannot change them. */
   private readonly staticNames: ReadonlySet<string>;
+  /** The bootstrap's static secrets, for TLS contexts that name one. */
+  private readonly secrets: StaticSecrets | null;
   private readonly dynamic = new Map<string, DynamicCluster>();
   private readonly assignments = new Map<string, Assignment>();
   private edsInterest: string[] | null = null;
@@ -60,8 +63,9 @@ export class ClusterDiscovery {
   /** The EDS watcher (type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment). */
   readonly eds: ResourceWatcher = { onUpdate: (u) => this.onEds(u) };
 
-  constructor(cm: ClusterManager, subs: Subscriptions, staticNames: ReadonlySet<string>, log: (line: string) => void = () => {}) {
+  constructor(cm: ClusterManager, subs: Subscriptions, staticNames: ReadonlySet<string>, log: (line: string) => void = () => {}, secrets: StaticSecrets | null = null) {
     this.cm = cm;
+    this.secrets = secrets;
     this.subs = subs;
     this.staticNames = staticNames;
     this.log = log;
@@ -95,7 +99,7 @@ export class ClusterDiscovery {
         const latest = d?.warming?.resource ?? d?.active?.resource;
         if (latest !== undefined && equals(ClusterSchema, latest, msg)) continue;
         checkSupported(ClusterSchema, msg, '');
-        changed.push({ name: r.name, resource: msg, version: r.version, config: compileClusterConfig(msg, '') });
+        changed.push({ name: r.name, resource: msg, version: r.version, config: compileClusterConfig(msg, '', this.secrets) });
       } catch (e) {
         return rejection('cluster', r.name, e);
       }

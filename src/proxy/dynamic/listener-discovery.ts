@@ -25,6 +25,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { RouteDiscovery } from './route-discovery.ts';
 import { rejection } from './subscriptions.ts';
 import type { AcceptedResource } from './cluster-discovery.ts';
+import type { StaticSecrets } from '../tls/secrets.ts';
 
 /** What the listener discovery changes in the proxy. */
 export interface ListenerHost {
@@ -38,6 +39,8 @@ export interface ListenerHost {
   onBound?(l: ActiveListener): void;
   /** Draining connection managers follow the proxy's health-check state. */
   readonly healthFailing: boolean;
+  /** The bootstrap's static secrets, which TLS contexts name with sds_secret_config (null: none). */
+  readonly secrets: StaticSecrets | null;
 }
 
 interface Version extends AcceptedResource<Listener> {
@@ -95,7 +98,7 @@ export class ListenerDiscovery {
         const latest = d?.warming?.resource ?? d?.active?.resource;
         if (latest !== undefined && equals(ListenerSchema, latest, msg)) continue;
         checkSupported(ListenerSchema, msg, '');
-        const config = compileListener(msg, '', { stats: this.host.stats, clusters: this.host.clusterManager, knownClusters: this.knownClusters(), rds: this.rds });
+        const config = compileListener(msg, '', { stats: this.host.stats, clusters: this.host.clusterManager, knownClusters: this.knownClusters(), rds: this.rds, secrets: this.host.secrets ?? undefined });
         if (config.name !== r.name) throw new ConfigError('name', `"${config.name}" differs from the resource name "${r.name}"`);
         changed.push({ name: r.name, version: { resource: msg, version: r.version, lastUpdated: now, config } });
       } catch (e) {

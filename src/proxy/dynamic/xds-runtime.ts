@@ -73,7 +73,7 @@ export class XdsRuntime {
     this.relay = relay;
     this.routes = routes;
     this.client = new AdsClient({ target: { host: config.target.host, port: config.target.port }, node: opts.node, delta: config.delta, backoff: opts.backoff, log });
-    this.clusters = new ClusterDiscovery(host.clusterManager, relay, staticClusters, log);
+    this.clusters = new ClusterDiscovery(host.clusterManager, relay, staticClusters, log, host.secrets);
     this.listeners = new ListenerDiscovery(host, routes, () => this.clusters.knownNames(), log);
     this.cds = new FirstResponse(this.clusters.cds);
     this.lds = new FirstResponse(this.listeners.watcher);
