@@ -8,16 +8,21 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { parseBootstrapText } from '../src/proxy/bootstrap.ts';
 import { Proxy } from '../src/proxy/proxy.ts';
-import { closeRateLimitChannels } from '../src/proxy/filters/http/ratelimit/ratelimit-client.ts';
+import { rateLimitChannels } from '../src/proxy/filters/http/ratelimit/ratelimit-client.ts';
+import { HostSet } from '../src/proxy/upstream/host.ts';
 import { loadRateLimitConfig } from '../src/ratelimit/config.ts';
 import {
   H2_CLUSTER, keepAliveAgent, listenerBootstrap, request, startEchoUpstream, startHttpUpstream, startProxy, startProxyProcess, statValue, waitFor,
   type SimpleResponse,
 } from './support/harness.ts';
 import { runCli, skip, startRateLimit, startRedis, tempDir, type RateLimitProcess, type RedisServer } from './support/ratelimit.ts';
+import { createTestPki } from './support/test-pki.ts';
+import { upstreamTlsSocket } from './support/l4-config.ts';
 
 /** Limits are per hour: if an hour is about to end, wait for the next one so no test straddles two windows. */
 async function awayFromWindowEdge(): Promise<void> {
@@ -58,7 +63,13 @@ descriptors:
     rate_limit: { unit: hour, requests_per_unit: 1 }
 `;
 
-interface ProxyOptions { deny?: boolean; timeout?: string; accessLog?: string }
+interface ProxyOptions {
+  deny?: boolean; timeout?: string; accessLog?: string;
+  /** The rate-limit cluster's transport_socket (JSON). */
+  rlsTransport?: object;
+  /** More endpoints (ports on 127.0.0.1) of the rate-limit cluster. */
+  rlsMorePorts?: number[];
+}
 
 /** A bootstrap: routes with rate_limits to `backend`, the filter talking to cluster `ratelimit` (h2c). */
 function proxyBootstrap(backendPort: number, rlsPort: number, o: ProxyOptions = {}): string {
@@ -101,6 +112,10 @@ function proxyBootstrap(backendPort: number, rlsPort: number, o: ProxyOptions = 
                           route:
                             cluster: backend
                             rate_limits: [{ actions: [{ generic_key: { descriptor_value: shadow } }] }]
+                        - match: { prefix: /by-header }
+                          route:
+                            cluster_header: x-target
+                            rate_limits: [{ actions: [{ generic_key: { descriptor_value: by_header } }, { destination_cluster: {} }] }]
                         - match: { prefix: /per-ip }
                           route: { cluster: backend }`,
     httpFilters: `                  - name: envoy.filters.http.ratelimit
@@ -122,10 +137,11 @@ function proxyBootstrap(backendPort: number, rlsPort: number, o: ProxyOptions = 
     - name: ratelimit
       type: STATIC
       connect_timeout: 1s
-${H2_CLUSTER}
+${H2_CLUSTER}${o.rlsTransport === undefined ? '' : `
+      transport_socket: ${JSON.stringify(o.rlsTransport)}`}
       load_assignment:
         cluster_name: ratelimit
-        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${rlsPort} } } } }] }]`,
+        endpoints: [{ lb_endpoints: [${[rlsPort, ...(o.rlsMorePorts ?? [])].map((p) => `{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } } }`).join(', ')}] }]`,
   });
 }
 
@@ -137,7 +153,6 @@ async function setupService(t: TestContext): Promise<{ redis: RedisServer; rls: 
   const redis = await startRedis(t);
   const rls = await startRateLimit(t, configFile, redis.port);
   const backend = await startEchoUpstream(t, 'backend');
-  t.after(() => closeRateLimitChannels());
   return { redis, rls, backendPort: backend.port, configFile };
 }
 
@@ -302,7 +317,6 @@ test('a rate-limit service slower than the timeout: requests pass (or 500 RLSE w
   // Redis answers nothing while stopped; the service waits up to 3 s for it, the filters only 200 ms.
   const rls = await startRateLimit(t, configFile, redis.port, ['--redis-timeout-ms', '3000']);
   const backend = await startEchoUpstream(t, 'backend');
-  t.after(() => closeRateLimitChannels());
   const open = await startProxy(t, proxyBootstrap(backend.port, rls.grpcPort, { timeout: '0.2s' }));
   const deny = await startProxy(t, proxyBootstrap(backend.port, rls.grpcPort, { timeout: '0.2s', deny: true }));
   redis.child.kill('SIGSTOP');
@@ -386,4 +400,114 @@ test('the example service configurations load', () => {
   const c = loadRateLimitConfig(dir);
   assert.deepEqual([...c.domains.keys()], ['edge']);
   assert.ok(c.files.length >= 1);
+});
+
+/** A TCP (or TLS-terminating) front of the rate-limit service that reports what it sees. */
+interface ServiceFront {
+  readonly port: number;
+  /** Connections open now, and accepted so far. */
+  open(): number;
+  readonly accepted: { sni: string; alpn: string; client: string }[];
+}
+
+async function startFront(t: TestContext, targetPort: number, tlsOptions?: tls.TlsOptions): Promise<ServiceFront> {
+  const sockets = new Set<net.Socket>();
+  const accepted: ServiceFront['accepted'] = [];
+  const onConnection = (s: net.Socket): void => {
+    sockets.add(s);
+    if (s instanceof tls.TLSSocket) {
+      accepted.push({ sni: s.servername || '', alpn: s.alpnProtocol || '', client: String(s.getPeerCertificate().subject?.CN ?? '') });
+    } else {
+      accepted.push({ sni: '', alpn: '', client: '' });
+    }
+    const up = net.connect(targetPort, '127.0.0.1');
+    s.pipe(up).pipe(s);
+    s.on('error', () => up.destroy());
+    up.on('error', () => s.destroy());
+    s.once('close', () => { sockets.delete(s); up.destroy(); });
+    up.once('close', () => s.destroy());
+  };
+  const server = tlsOptions === undefined ? net.createServer(onConnection) : tls.createServer(tlsOptions, onConnection);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+  return { port: (server.address() as net.AddressInfo).port, open: () => sockets.size, accepted };
+}
+
+test('a cluster_header naming no cluster skips the filter: no stats per header value, no service call; a real cluster counts', { skip }, async (t) => {
+  await awayFromWindowEdge();
+  const { rls, backendPort } = await setupService(t);
+  const proxy = await startProxy(t, proxyBootstrap(backendPort, rls.grpcPort));
+  const port = proxy.listenerPort('main');
+  const serviceCalls = async (): Promise<number> => stat((await request(rls.debugPort, { path: '/stats' })).body, 'ratelimit.service.call.should_rate_limit.total');
+  const countersBefore = proxy.stats.counters.size;
+  const callsBefore = await serviceCalls();
+  for (let i = 0; i < 30; i++) {
+    const r = await request(port, { path: '/by-header', headers: { 'x-target': `client-chosen-${i}` } });
+    assert.equal(r.status, 503, 'the router answers NC for a cluster that does not exist');
+  }
+  assert.deepEqual([...proxy.stats.counters.keys()].filter((k) => k.includes('client-chosen')), []);
+  assert.equal(proxy.stats.counters.size, countersBefore, 'no counter created for the header values');
+  assert.equal(await serviceCalls(), callsBefore, 'the service was not called');
+  const r = await request(port, { path: '/by-header', headers: { 'x-target': 'backend' } });
+  assert.equal(r.status, 200);
+  assert.equal(statValue(proxy, 'cluster.backend.ratelimit.ok'), 1);
+  assert.equal(await serviceCalls(), callsBefore + 1);
+});
+
+test('TLS to the rate-limit service: the cluster\'s UpstreamTlsContext (CA, SAN, client certificate, SNI) is used', { skip }, async (t) => {
+  await awayFromWindowEdge();
+  const { rls, backendPort } = await setupService(t);
+  const pki = createTestPki(t);
+  const server = pki.issue('rls', ['DNS:rls.internal']);
+  const client = pki.issue('weft-proxy', ['URI:spiffe://weft.test/proxy']);
+  const front = await startFront(t, rls.grpcPort, {
+    cert: server.cert, key: server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'],
+  });
+  const san = [{ san_type: 'DNS', matcher: { exact: 'rls.internal' } }];
+  const good = await startProxy(t, proxyBootstrap(backendPort, front.port, { rlsTransport: upstreamTlsSocket({ ca: pki.ca.cert, sni: 'rls.internal', client, san }) }));
+  const r = await request(good.listenerPort('main'), { path: '/shared' });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-ratelimit-limit'], '7, 7;w=3600', 'the service answered');
+  assert.equal(statValue(good, 'cluster.backend.ratelimit.ok'), 1);
+  assert.equal(statValue(good, 'cluster.backend.ratelimit.error'), 0);
+  assert.deepEqual(front.accepted, [{ sni: 'rls.internal', alpn: 'h2', client: 'weft-proxy' }]);
+  // A service certificate that fails verification (wrong SAN, or another CA) is a service error, not a silent plaintext call.
+  const other = createTestPki(t, 'Other CA');
+  const wrongSan = await startProxy(t, proxyBootstrap(backendPort, front.port, {
+    deny: true, rlsTransport: upstreamTlsSocket({ ca: pki.ca.cert, sni: 'rls.internal', client, san: [{ san_type: 'DNS', matcher: { exact: 'other.internal' } }] }),
+  }));
+  const wrongCa = await startProxy(t, proxyBootstrap(backendPort, front.port, { rlsTransport: upstreamTlsSocket({ ca: other.ca.cert, sni: 'rls.internal', client }) }));
+  assert.equal((await request(wrongSan.listenerPort('main'), { path: '/shared' })).status, 500);
+  assert.equal(statValue(wrongSan, 'cluster.backend.ratelimit.error'), 1);
+  assert.equal((await request(wrongCa.listenerPort('main'), { path: '/shared' })).status, 200);
+  assert.equal(statValue(wrongCa, 'cluster.backend.ratelimit.failure_mode_allowed'), 1);
+});
+
+test('rate-limit channels: one per host, closed when the host leaves the cluster and when the proxy closes', { skip }, async (t) => {
+  await awayFromWindowEdge();
+  const { rls, backendPort } = await setupService(t);
+  const a = await startFront(t, rls.grpcPort);
+  const b = await startFront(t, rls.grpcPort);
+  const proxy = await Proxy.start(parseBootstrapText(proxyBootstrap(backendPort, a.port, { rlsMorePorts: [b.port] }), 'yaml', 'test.yaml'));
+  let closed = false;
+  t.after(async () => { if (!closed) await proxy.close(); });
+  const port = proxy.listenerPort('main');
+  // Round robin over the two hosts: one channel (connection) each, reused by later calls.
+  assert.deepEqual(codes(await statuses(port, 4, { path: '/nested', method: 'GET' })), [200, 200, 200, 429]);
+  await waitFor(() => a.open() === 1 && b.open() === 1, 'a connection to each host');
+  assert.equal(a.accepted.length + b.accepted.length, 2);
+  const channels = rateLimitChannels(proxy.clusterManager);
+  assert.equal(channels.size, 2);
+  // Host b leaves the cluster (what an EDS update does): its channel closes with the next call.
+  const rl = proxy.clusterManager.get('ratelimit')!;
+  rl.setHosts(new HostSet([rl.hosts.all.filter((h) => h.port === a.port)]));
+  assert.deepEqual(codes(await statuses(port, 2, { path: '/nested', method: 'PUT' })), [200, 200]);
+  await waitFor(() => b.open() === 0, 'the departed host\'s connection to close');
+  assert.equal(channels.size, 1);
+  assert.equal(a.open(), 1);
+  // Proxy.close() closes the rest.
+  closed = true;
+  await proxy.close();
+  await waitFor(() => a.open() === 0, 'the proxy\'s connection to the service to close');
+  assert.equal(channels.size, 0);
 });

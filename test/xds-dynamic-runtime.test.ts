@@ -19,12 +19,13 @@ import type { ResourceUpdate } from '../src/xds/client/watcher.ts';
 import { parseBootstrapText } from '../src/proxy/bootstrap.ts';
 import { Proxy, compileBootstrap } from '../src/proxy/proxy.ts';
 import { StatsStore } from '../src/telemetry/stats.ts';
-import { ClusterManager } from '../src/proxy/upstream/cluster-manager.ts';
+import { Cluster, ClusterManager } from '../src/proxy/upstream/cluster-manager.ts';
+import { compileClusterConfig } from '../src/proxy/upstream/cluster-config.ts';
 import { ClusterDiscovery } from '../src/proxy/dynamic/cluster-discovery.ts';
 import { RouteDiscovery } from '../src/proxy/dynamic/route-discovery.ts';
 import { ListenerDiscovery } from '../src/proxy/dynamic/listener-discovery.ts';
 import { TYPE_CLUSTER, TYPE_ENDPOINT, TYPE_LISTENER, TYPE_ROUTE, type Subscriptions } from '../src/proxy/dynamic/subscriptions.ts';
-import { request, startEchoUpstream, waitFor, type EchoUpstream } from './support/harness.ts';
+import { request, startEchoUpstream, startH2Upstream, startHttpUpstream, statValue, waitFor, type EchoUpstream } from './support/harness.ts';
 import https from 'node:https';
 import { createTestPki } from './support/test-pki.ts';
 
@@ -45,9 +46,10 @@ function update(typeUrl: string, resources: ResourceUpdate['resources'], removed
 }
 
 const edsCluster = (name: string, extra: object = {}) => decoded(ClusterSchema, { name, type: 'EDS', connect_timeout: '1s', eds_cluster_config: { eds_config: { ads: {} } }, ...extra }, (m) => m.name);
-const staticCluster = (name: string, port: number) => decoded(ClusterSchema, {
+const staticCluster = (name: string, port: number, extra: object = {}) => decoded(ClusterSchema, {
   name, connect_timeout: '1s',
   load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+  ...extra,
 }, (m) => m.name);
 const assignment = (name: string, ports: number[]) => decoded(ClusterLoadAssignmentSchema, {
   cluster_name: name,
@@ -421,4 +423,179 @@ test('ADS listeners and clusters name the bootstrap\'s static secrets (sds_secre
     common_tls_context: { tls_certificate_sds_secret_configs: [{ name: 'server_cert' }] },
   } } })]);
   assert.equal(cnack, null, `a CDS cluster may name the static secret: ${cnack}`);
+});
+
+const healthAssignment = (name: string, endpoints: [port: number, status: string][]) => decoded(ClusterLoadAssignmentSchema, {
+  cluster_name: name,
+  endpoints: [{ lb_endpoints: endpoints.map(([port, status]) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } }, health_status: status })) }],
+}, (m) => m.clusterName);
+
+test('an EDS update changing the health_status of endpoints that stay takes effect (DRAINING takes one out, HEALTHY brings it back)', async (t) => {
+  const d = await dynamicProxy(t);
+  const u1 = await startEchoUpstream(t, 'u1');
+  const u2 = await startEchoUpstream(t, 'u2');
+  await d.cds([edsCluster('a', { common_lb_config: { healthy_panic_threshold: { value: 0 } } })]);
+  await d.eds([healthAssignment('a', [[u1.port, 'HEALTHY'], [u2.port, 'HEALTHY']])]);
+  await d.lds([inlineListener('l1', { route: { cluster: 'a' } })]);
+  const port = d.port('l1');
+  const upstreams = async (): Promise<string> => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add(String((await request(port, { path: '/' })).headers['x-upstream']));
+    return [...seen].sort().join(',');
+  };
+  assert.equal(await upstreams(), 'u1,u2');
+  const cluster = d.proxy.clusterManager.get('a')!;
+  const u2Host = cluster.hosts.all.find((h) => h.port === u2.port)!;
+  assert.equal(await d.eds([healthAssignment('a', [[u1.port, 'HEALTHY'], [u2.port, 'DRAINING']])]), null);
+  assert.equal(cluster.hosts.all.find((h) => h.port === u2.port), u2Host, 'the endpoint that stays keeps its Host (and pool)');
+  assert.equal(u2Host.healthy, false);
+  assert.equal(await upstreams(), 'u1', 'a DRAINING endpoint gets no new requests');
+  assert.equal(await d.eds([healthAssignment('a', [[u1.port, 'HEALTHY'], [u2.port, 'HEALTHY']])]), null);
+  assert.equal(await upstreams(), 'u1,u2');
+  // An UNHEALTHY endpoint is out too.
+  assert.equal(await d.eds([healthAssignment('a', [[u1.port, 'UNHEALTHY'], [u2.port, 'HEALTHY']])]), null);
+  assert.equal(await upstreams(), 'u2');
+});
+
+/** An HTTP/2 upstream cluster with one static endpoint. */
+const h2Cluster = (name: string, port: number, extra: object = {}) => decoded(ClusterSchema, {
+  name, connect_timeout: '1s', http2_protocol_options: {},
+  load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+  ...extra,
+}, (m) => m.name);
+
+test('an HTTP/2 cluster replaced by CDS while a request is in flight: its retry is served by the retiring version', async (t) => {
+  const d = await dynamicProxy(t);
+  const held: http2.ServerHttp2Stream[] = [];
+  let streams = 0;
+  const up = await startH2Upstream(t, (s) => {
+    streams++;
+    // The first attempt is held until the cluster has been replaced, then fails with 503.
+    if (streams === 1) { held.push(s); return; }
+    s.respond({ ':status': 200, 'x-attempt': String(streams) });
+    s.end('ok');
+  });
+  await d.cds([h2Cluster('h', up.port)]);
+  await d.lds([inlineListener('l1', { route: { cluster: 'h', retry_policy: { retry_on: '5xx', num_retries: 1, retry_back_off: { base_interval: '0.01s' } } } })]);
+  const port = d.port('l1');
+  const inFlight = request(port, { path: '/' });
+  await waitFor(() => held.length === 1, 'the first attempt reached the upstream');
+  const old = d.proxy.clusterManager.get('h')!;
+  assert.equal(await d.cds([h2Cluster('h', up.port, { connect_timeout: '2s' })]), null);
+  assert.notEqual(d.proxy.clusterManager.get('h'), old, 'replaced');
+  held[0].respond({ ':status': 503 });
+  held[0].end();
+  const r = await inFlight;
+  assert.equal(r.status, 200, r.body);
+  assert.equal(r.headers['x-attempt'], '2');
+  assert.equal(old.stats.upstream_rq_retry.value, 1, 'one retry');
+});
+
+test('a replaced cluster version leaves the remaining_* circuit-breaker gauges to the version that replaced it', async (t) => {
+  const d = await dynamicProxy(t);
+  const held: http.ServerResponse[] = [];
+  const up = await startHttpUpstream(t, (req, res) => { req.resume(); held.push(res); });
+  await d.cds([staticCluster('s', up.port)]);
+  await d.lds([inlineListener('l1', { route: { cluster: 's' } })]);
+  const port = d.port('l1');
+  const gauge = (): number => statValue(d.proxy, 'cluster.s.circuit_breakers.default.remaining_rq');
+  const onOld = request(port, { path: '/' });
+  await waitFor(() => held.length === 1, 'the first request reached the upstream');
+  assert.equal(gauge(), 1023);
+  const v2 = staticCluster('s', up.port, { connect_timeout: '2s' });
+  assert.equal(await d.cds([v2]), null);
+  assert.equal(gauge(), 1024, 'the new version has no request yet');
+  const onNew = request(port, { path: '/' });
+  await waitFor(() => held.length === 2, 'the second request reached the upstream');
+  assert.equal(gauge(), 1023);
+  held[0].end('old');
+  assert.equal((await onOld).status, 200);
+  assert.equal(gauge(), 1023, 'the retiring version finishing its request does not overwrite the gauge');
+  held[1].end('new');
+  assert.equal((await onNew).status, 200);
+  assert.equal(gauge(), 1024);
+});
+
+test('initial_fetch_timeout bounds warming: an EDS cluster without its assignment is added empty (503 UH), a listener without its routes starts with an empty table (404)', async (t) => {
+  const d = await dynamicProxy(t);
+  d.routes.log = () => {};
+  const u1 = await startEchoUpstream(t, 'u1');
+  const fast = { ads: {}, initial_fetch_timeout: '0.2s' };
+  assert.equal(await d.cds([edsCluster('a', { eds_cluster_config: { eds_config: fast } })]), null);
+  assert.equal(d.proxy.clusterManager.get('a'), undefined, 'warming');
+  await waitFor(() => d.proxy.clusterManager.get('a') !== undefined, 'the cluster added at its initial fetch timeout');
+  assert.equal(d.proxy.clusterManager.get('a')!.hosts.all.length, 0);
+  assert.equal(d.clusters.pendingCount(), 0);
+
+  assert.equal(await d.lds([decoded(ListenerSchema, {
+    name: 'l1', address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    filter_chains: [{ filters: [{ name: 'hcm', typed_config: { '@type': HCM, stat_prefix: 'x', rds: { route_config_name: 'r1', config_source: fast }, http_filters: [ROUTER] } }] }],
+  }, (m) => m.name)]), null);
+  assert.equal(d.proxy.listeners.length, 0, 'warming');
+  await waitFor(() => d.proxy.listeners.length === 1, 'the listener started at its initial fetch timeout');
+  assert.equal(d.listeners.pendingCount(), 0);
+  const port = d.port('l1');
+  assert.equal((await request(port, { path: '/' })).status, 404, 'an empty route table');
+
+  // What arrives later applies as usual.
+  assert.equal(await d.rds([routeConfig('r1', { route: { cluster: 'a' } })]), null);
+  const r = await request(port, { path: '/' });
+  assert.equal(r.status, 503);
+  assert.match(r.body, /no healthy upstream/);
+  assert.equal(await d.eds([assignment('a', [u1.port])]), null);
+  assert.equal((await request(port, { path: '/' })).headers['x-upstream'], 'u1');
+});
+
+test('an updated listener: an idle HTTP/1.1 keep-alive connection of the old version serves its next request with the new config', async (t) => {
+  const d = await dynamicProxy(t);
+  const slow = await startEchoUpstream(t, 'slow', { delayMs: 300 });
+  const fast = await startEchoUpstream(t, 'fast');
+  await d.cds([staticCluster('s', slow.port), staticCluster('f', fast.port)]);
+  await d.lds([inlineListener('l1', { route: { cluster: 's' } })]);
+  const port = d.port('l1');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  t.after(() => agent.destroy());
+  // Two keep-alive connections: one idle during the update, one with a request in flight.
+  assert.equal((await request(port, { agent, path: '/' })).headers['x-upstream'], 'slow');
+  const idle = Object.values(agent.freeSockets).flat()[0]!;
+  const busy = http.request({ host: '127.0.0.1', port, path: '/', agent: false, headers: { connection: 'keep-alive' } });
+  const busyRes = new Promise<http.IncomingMessage>((resolve, reject) => { busy.on('response', resolve); busy.on('error', reject); });
+  busy.end();
+  await waitFor(() => slow.requests.length === 2, 'the second request reached the upstream');
+  assert.equal(await d.lds([inlineListener('l1', { route: { cluster: 'f' } })]), null);
+  const res = await busyRes;
+  res.resume();
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.headers['x-upstream'], 'slow', 'the request in flight finishes on the old config');
+  assert.equal(res.headers.connection, 'close', '... and its connection closes after it');
+  const r = await request(port, { agent, path: '/' });
+  assert.equal(r.headers['x-upstream'], 'fast', 'the next request on the idle connection gets the new config');
+  assert.notEqual(r.headers.connection, 'close');
+  assert.equal(idle.destroyed, false, 'on the same connection');
+  assert.equal(Object.values(agent.freeSockets).flat()[0], idle);
+});
+
+test('a retiring HTTP/2 cluster: a request queued on a session still connecting, and one sent after retire(), both complete', async (t) => {
+  const up = await startH2Upstream(t, (s) => { s.respond({ ':status': 200 }); s.end('ok'); });
+  const cfg = compileClusterConfig(parseMessageJson(ClusterSchema, {
+    name: 'h', connect_timeout: '1s', http2_protocol_options: {},
+    load_assignment: { cluster_name: 'h', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: up.port } } } }] }] },
+  }, ''), '');
+  const cluster = new Cluster(cfg, new StatsStore());
+  t.after(() => cluster.close());
+  const send = (): Promise<string> => new Promise((resolve) => {
+    const host = cluster.chooseHost({ hash: undefined })!;
+    const head = { method: 'GET', path: '/', authority: 'x', scheme: 'http', headers: [], remoteAddress: '' } as unknown as Parameters<Cluster['request']>[1];
+    cluster.request(host, head, -2, {
+      onUpstreamHeaders: (status: number) => resolve(String(status)),
+      onUpstreamData: () => {}, onUpstreamEnd: () => {}, onUpstreamDrain: () => {},
+      onUpstreamFailure: (kind: string, detail: string) => resolve(`${kind}: ${detail}`),
+    } as unknown as Parameters<Cluster['request']>[3]);
+  });
+  // Queued: the pool's session is connecting when the cluster retires (a CDS replacement racing the request).
+  const queued = send();
+  cluster.retire();
+  assert.equal(await queued, '200');
+  // A retry (or any request still holding the retired version) gets a session that closes after it.
+  assert.equal(await send(), '200');
 });

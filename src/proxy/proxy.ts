@@ -26,6 +26,7 @@ import { RouteConfigProvider } from './http/route-config-provider.ts';
 import { compileDynamicResources, type DynamicResourcesConfig } from './dynamic/dynamic-resources.ts';
 import { RouteDiscovery } from './dynamic/route-discovery.ts';
 import { SubscriptionRelay, XdsRuntime } from './dynamic/xds-runtime.ts';
+import { closeRateLimitChannels } from './filters/http/ratelimit/ratelimit-client.ts';
 
 export const WEFT_VERSION = '0.1.0';
 
@@ -219,5 +220,7 @@ export class Proxy {
     await this.xds?.close();
     await Promise.all(this.listeners.map((l) => l.close()));
     this.clusterManager.close();
+    // The rate-limit filters' gRPC channels belong to the proxy (keyed by its cluster manager), not to a listener.
+    closeRateLimitChannels(this.clusterManager);
   }
 }

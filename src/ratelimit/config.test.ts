@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findLimit, parseDomainConfig, RateLimitConfigError, type RateLimitServiceConfig } from './config.ts';
 import { cacheKey, secondsUntilReset, windowStart } from './cache-key.ts';
+import { UNIT_ENUM, UNIT_SECONDS, unitSeconds } from './units.ts';
 
 function config(yaml: string): RateLimitServiceConfig {
   const { domain, root } = parseDomainConfig(yaml, 'c.yaml');
@@ -89,4 +90,13 @@ test('window keys: domain, entries and the window start, as the reference servic
   assert.equal(secondsUntilReset(1_700_000_100, 60), 60);
   assert.equal(cacheKey('', 'edge', [{ key: 'database', value: 'users' }, { key: 'op', value: 'write' }], 86_400, 1_700_000_123.5), 'edge_database_users_op_write_1699920000');
   assert.equal(cacheKey('p:', 'edge', [{ key: 'remote_address', value: '10.0.0.1' }], 1, 1_700_000_123.5), 'p:edge_remote_address_10.0.0.1_1700000123');
+});
+
+test('units: names, proto values and window seconds agree (the service and the filter share them)', () => {
+  for (const [name, e] of UNIT_ENUM) assert.equal(unitSeconds(e), UNIT_SECONDS.get(name), name);
+  assert.equal(unitSeconds(2), 60);
+  assert.equal(unitSeconds(5), 86_400 * 30);
+  assert.equal(unitSeconds(0), 0, 'UNKNOWN');
+  assert.equal(unitSeconds(99), 0);
+  assert.deepEqual([...UNIT_ENUM.values()], [1, 2, 3, 4, 5, 6]);
 });

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
+import { UNIT_SECONDS } from './units.ts';
 
 /** A configuration problem, with the file and the path to the offending field (`descriptors[1].rate_limit.unit`). */
 export class RateLimitConfigError extends Error {
@@ -20,16 +21,6 @@ export class RateLimitConfigError extends Error {
     this.path = path;
   }
 }
-
-/** Window length in seconds of each unit (the reference service's dividers; a month is 30 days, a year 365). */
-export const UNIT_SECONDS: ReadonlyMap<string, number> = new Map([
-  ['second', 1], ['minute', 60], ['hour', 3600], ['day', 86_400], ['month', 86_400 * 30], ['year', 86_400 * 365],
-]);
-
-/** The proto enum value (RateLimitResponse.RateLimit.Unit) of each unit. */
-export const UNIT_ENUM: ReadonlyMap<string, number> = new Map([
-  ['second', 1], ['minute', 2], ['hour', 3], ['day', 4], ['month', 5], ['year', 6],
-]);
 
 /** One configured limit. */
 export interface RateLimitRule {

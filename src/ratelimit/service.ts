@@ -9,7 +9,8 @@ import {
   RateLimitResponseSchema, RateLimitResponse_Code, type RateLimitRequest, type RateLimitResponse,
   type RateLimitResponse_DescriptorStatus, RateLimitResponse_DescriptorStatusSchema, RateLimitResponse_RateLimitSchema,
 } from '../xds/gen/envoy/service/ratelimit/v3/rls_pb.js';
-import { findLimit, UNIT_ENUM, type RateLimitRule, type RateLimitServiceConfig } from './config.ts';
+import { findLimit, type RateLimitRule, type RateLimitServiceConfig } from './config.ts';
+import { UNIT_ENUM } from './units.ts';
 import { cacheKey, secondsUntilReset } from './cache-key.ts';
 import type { Increment } from './redis-counter.ts';
 

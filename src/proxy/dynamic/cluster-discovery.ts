@@ -10,7 +10,9 @@
  *   cluster when its ClusterLoadAssignment arrived, a DNS cluster after its first resolution, a health-checked
  *   one after the first round. Until then the previous version keeps serving (a brand-new cluster is simply
  *   not there yet: routes to it get 503 NC). Assignments are cached by name, so an updated EDS cluster whose
- *   endpoints did not change is warm at once.
+ *   endpoints did not change is warm at once. An EDS cluster whose assignment does not arrive within its
+ *   `eds_config.initial_fetch_timeout` (default 15 s) is added without endpoints (routes to it get 503 UH);
+ *   endpoints arriving later apply as usual.
  * - A replaced or removed cluster retires: requests in flight on it finish, its pools drain.
  */
 import { equals } from '@bufbuild/protobuf';
@@ -22,6 +24,7 @@ import type { StaticSecrets } from '../tls/secrets.ts';
 import { compileClusterConfig, compileClusterLoadAssignment, type ClusterConfig, type EndpointConfig } from '../upstream/cluster-config.ts';
 import type { Cluster, ClusterManager } from '../upstream/cluster-manager.ts';
 import { TYPE_ENDPOINT, rejection, sameNames, sortedNames, type Subscriptions } from './subscriptions.ts';
+import { WarmingDeadlines } from './warming-deadlines.ts';
 
 /** A resource as accepted: for /config_dump. */
 export interface AcceptedResource<M> {
@@ -55,6 +58,8 @@ export class ClusterDiscovery {
   private edsInterest: string[] | null = null;
   /** Warming clusters whose warm-up (DNS, health checks) has begun. */
   private readonly started = new WeakSet<Cluster>();
+  /** initial_fetch_timeout of EDS clusters waiting for their ClusterLoadAssignment (keyed by the warming Cluster). */
+  private readonly deadlines = new WarmingDeadlines();
   /** Called when a cluster becomes active (warming ended) or the warming set changed. */
   onChange: () => void = () => {};
 
@@ -108,7 +113,7 @@ export class ClusterDiscovery {
       const d = this.dynamic.get(name);
       if (d === undefined) continue;
       this.dynamic.delete(name);
-      d.warming?.cluster.close();
+      if (d.warming !== null) { this.deadlines.delete(d.warming.cluster); d.warming.cluster.close(); }
       if (d.active !== null) this.cm.remove(name);
       this.log(`cds: removed cluster "${name}"`);
     }
@@ -116,12 +121,23 @@ export class ClusterDiscovery {
     for (const c of changed) {
       let d = this.dynamic.get(c.name);
       if (d === undefined) { d = { active: null, warming: null }; this.dynamic.set(c.name, d); }
-      d.warming?.cluster.close();
+      if (d.warming !== null) { this.deadlines.delete(d.warming.cluster); d.warming.cluster.close(); }
       const cluster = this.cm.create(c.config);
-      d.warming = { resource: c.resource, version: c.version, lastUpdated: now, cluster };
+      const w = { resource: c.resource, version: c.version, lastUpdated: now, cluster };
+      d.warming = w;
       if (c.config.type === 'EDS') {
         const a = this.assignments.get(c.config.edsServiceName);
-        if (a === undefined) continue; // warms when its ClusterLoadAssignment arrives
+        if (a === undefined) {
+          // Warms when its ClusterLoadAssignment arrives, or without endpoints at the initial_fetch_timeout.
+          const dc = d;
+          this.deadlines.add(cluster, c.config.edsInitialFetchTimeoutMs, () => {
+            if (this.dynamic.get(c.name) !== dc || dc.warming !== w || this.started.has(cluster)) return;
+            this.log(`cds: cluster "${c.name}": no ClusterLoadAssignment "${c.config.edsServiceName}" within the initial fetch timeout (${c.config.edsInitialFetchTimeoutMs} ms); added without endpoints`);
+            this.startWarming(c.name, dc);
+            this.onChange();
+          });
+          continue;
+        }
         cluster.setEndpoints(a.endpoints);
       }
       this.startWarming(c.name, d);
@@ -135,6 +151,7 @@ export class ClusterDiscovery {
   private startWarming(name: string, d: DynamicCluster): void {
     const w = d.warming!;
     const cfg = w.cluster.config;
+    this.deadlines.delete(w.cluster);
     this.started.add(w.cluster);
     const started = w.cluster.start();
     // STATIC and EDS clusters without health checks are warm now: activate synchronously, so a route
@@ -223,6 +240,7 @@ export class ClusterDiscovery {
 
   /** Stops warming clusters (the proxy is closing; active ones close with the cluster manager). */
   close(): void {
+    this.deadlines.close();
     for (const d of this.dynamic.values()) d.warming?.cluster.close();
   }
 }

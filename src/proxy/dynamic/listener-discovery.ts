@@ -189,7 +189,10 @@ export class ListenerDiscovery {
     const i = this.host.listeners.indexOf(l);
     if (i !== -1) this.host.listeners.splice(i, 1);
     this.draining.add(l);
-    void l.drainAndClose(this.drainTimeMs).finally(() => this.draining.delete(l));
+    // A failure to close (an access log file) is logged: an unhandled rejection would end the process.
+    l.drainAndClose(this.drainTimeMs)
+      .catch((e: unknown) => this.log(`lds: listener "${l.config.name}" failed to close: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => this.draining.delete(l));
   }
 
   /** Route configurations arrived: listeners waiting for them go live. */
@@ -239,6 +242,7 @@ export class ListenerDiscovery {
 
   /** Closes listeners still draining (active ones close with the proxy; warming versions are never bound). */
   async close(): Promise<void> {
+    this.rds.close();
     for (const d of this.dynamic.values()) d.warming = null;
     await Promise.all([...this.draining].map((l) => l.close()));
   }

@@ -72,6 +72,7 @@ export class XdsRuntime {
     this.config = config;
     this.relay = relay;
     this.routes = routes;
+    routes.log = log;
     this.client = new AdsClient({ target: { host: config.target.host, port: config.target.port }, node: opts.node, delta: config.delta, backoff: opts.backoff, log });
     this.clusters = new ClusterDiscovery(host.clusterManager, relay, staticClusters, log, host.secrets);
     this.listeners = new ListenerDiscovery(host, routes, () => this.clusters.knownNames(), log);

@@ -57,9 +57,10 @@ export interface HcmCompileContext {
   knownClusters: ReadonlySet<string>;
   /**
    * The providers of RDS route configurations (`rds`), when the proxy has an ADS config source; without
-   * it `rds` is a ConfigError.
+   * it `rds` is a ConfigError. `initialFetchTimeoutMs`: the config source's initial_fetch_timeout (0 = none),
+   * how long a name may stay cold before its listener starts with an empty route table.
    */
-  rds?: { provider(name: string): RouteConfigProvider };
+  rds?: { provider(name: string, initialFetchTimeoutMs: number): RouteConfigProvider };
   /** The bootstrap's `static_resources.secrets`, which TLS contexts name by `sds_secret_config` (absent: none). */
   secrets?: StaticSecrets;
 }
@@ -102,9 +103,9 @@ export function compileHttpConnectionManager(hcm: HttpConnectionManager, path: s
   if (rs.case === 'rds') {
     const rp = joinPath(path, 'rds');
     if (rs.value.routeConfigName === '') throw new ConfigError(joinPath(rp, 'route_config_name'), 'is required');
-    compileAdsConfigSource(rs.value.configSource, joinPath(rp, 'config_source'));
+    const fetchTimeoutMs = compileAdsConfigSource(rs.value.configSource, joinPath(rp, 'config_source'));
     if (ctx.rds === undefined) throw new ConfigError(joinPath(rp, 'config_source.ads'), 'RDS needs dynamic_resources.ads_config in the bootstrap');
-    c.routes = ctx.rds.provider(rs.value.routeConfigName);
+    c.routes = ctx.rds.provider(rs.value.routeConfigName, fetchTimeoutMs);
   } else if (rs.case === 'routeConfig') {
     c.routes = new RouteConfigProvider('', compileRouteConfiguration(rs.value, joinPath(path, 'route_config'), { knownClusters: ctx.knownClusters, stats: ctx.stats }));
   } else {

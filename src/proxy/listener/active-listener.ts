@@ -28,6 +28,8 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 class ChainRuntime {
   readonly config: FilterChainConfig;
   readonly h2: H2Downstream | null;
+  /** Open plaintext HTTP/1.x connections on this chain (an update moves the idle ones to the new version). */
+  readonly h1 = new Set<Conn>();
   tls: TlsTerminator | null = null;
   constructor(config: FilterChainConfig) {
     this.config = config;
@@ -51,6 +53,15 @@ class Generation {
     this.chains = config.chains.map((c) => new ChainRuntime(c));
     for (const c of this.chains) this.byConfig.set(c.config, c);
   }
+}
+
+/** An accepted plaintext connection: the generation it counts against, and its HTTP/1.x codec once it has one. */
+class Conn {
+  gen: Generation;
+  readonly facts: ConnectionFacts;
+  h1: H1ServerConnection | null = null;
+  rt: ChainRuntime | null = null;
+  constructor(gen: Generation, facts: ConnectionFacts) { this.gen = gen; this.facts = facts; }
 }
 
 /** `listener.<address>.*` counters of the listener-filter and chain-selection steps. */
@@ -111,6 +122,8 @@ export class ActiveListener {
   private readonly retired = new Set<Generation>();
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** The plaintext connections (TLS ones are not listed: they keep the config whose certificates they use). */
+  private readonly conns = new WeakMap<net.Socket, Conn>();
   /** Set while drainAndClose() waits for the last connection. */
   private onEmpty: (() => void) | null = null;
   private readonly stats: StatsStore;
@@ -129,9 +142,10 @@ export class ActiveListener {
   get config(): ListenerConfig { return this.gen.config; }
 
   /**
-   * An LDS update at the same address: new connections get `config`; connections already open keep the old
-   * config and drain-close (HTTP/1.1 `connection: close` after the current response, HTTP/2 GOAWAY), so none
-   * is reset and no request in flight fails. The old generation's TLS contexts and access logs are released
+   * An LDS update at the same address: new connections get `config`. Idle plaintext HTTP/1.1 keep-alive
+   * connections take it too (their next request is served by it); other connections keep the old config and
+   * drain-close (HTTP/1.1 `connection: close` after the current response, HTTP/2 GOAWAY), so none is reset
+   * and no request in flight fails. The old generation's TLS contexts and access logs are released
    * once its last connection closes.
    */
   update(config: ListenerConfig): void {
@@ -144,9 +158,36 @@ export class ActiveListener {
     for (const c of old.chains) {
       if (c.config.network.kind === 'hcm') c.config.network.hcm.draining = true;
       c.h2?.drain();
+      for (const conn of c.h1) this.adoptIdle(conn, gen);
     }
-    if (old.connections === 0) void this.release(old);
+    if (old.connections === 0) this.releaseLogged(old);
     else this.retired.add(old);
+  }
+
+  /**
+   * Moves an idle HTTP/1.1 connection to generation `gen` when the chain it would match now is a plaintext
+   * HTTP connection manager that speaks HTTP/1.1; otherwise it stays on its old config and drain-closes.
+   */
+  private adoptIdle(conn: Conn, gen: Generation): void {
+    const h1 = conn.h1;
+    if (h1 === null || !h1.idle) return;
+    const chain = gen.config.selector.select(conn.facts);
+    const rt = chain === null ? undefined : gen.byConfig.get(chain);
+    if (rt === undefined || rt.tls !== null || rt.config.network.kind !== 'hcm' || rt.config.network.hcm.codecType === 'HTTP2') return;
+    conn.rt?.h1.delete(conn);
+    rt.h1.add(conn);
+    conn.rt = rt;
+    conn.gen.connections--;
+    gen.connections++;
+    conn.gen = gen;
+    h1.adopt(rt.config.network.hcm);
+  }
+
+  /** release() in the background: a failure (an access log file that fails to close) is logged, not thrown. */
+  private releaseLogged(gen: Generation): void {
+    this.release(gen).catch((e: unknown) => {
+      process.stderr.write(`weft: listener "${gen.config.name}": releasing the previous config failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    });
   }
 
   /** Closes what a retired generation held (TLS contexts, access log files). */
@@ -201,13 +242,6 @@ export class ActiveListener {
     this.sockets.add(socket);
     const gen = this.gen;
     gen.connections++;
-    socket.once('close', () => {
-      this.lstats.cxActive.dec();
-      this.sockets.delete(socket);
-      if (--gen.connections === 0 && gen.retired) void this.release(gen);
-      if (this.sockets.size === 0 && this.onEmpty !== null) this.onEmpty();
-    });
-    socket.on('error', () => {});
     const facts: ConnectionFacts = {
       destinationPort: socket.localPort ?? 0,
       destinationIp: socket.localAddress ?? '',
@@ -216,6 +250,18 @@ export class ActiveListener {
       serverName: '',
       applicationProtocols: [],
     };
+    const conn = new Conn(gen, facts);
+    this.conns.set(socket, conn);
+    socket.once('close', () => {
+      this.lstats.cxActive.dec();
+      this.sockets.delete(socket);
+      conn.rt?.h1.delete(conn);
+      // The generation it counts against now (an update may have moved it).
+      const g = conn.gen;
+      if (--g.connections === 0 && g.retired) this.releaseLogged(g);
+      if (this.sockets.size === 0 && this.onEmpty !== null) this.onEmpty();
+    });
+    socket.on('error', () => {});
     if (gen.config.listenerFilters.length === 0) { this.dispatch(socket, null, facts, gen); return; }
     const insp = new Inspection(facts, gen);
     const ms = gen.config.listenerFiltersTimeoutMs;
@@ -308,13 +354,22 @@ export class ActiveListener {
     const nf = rt.config.network;
     if (nf.kind === 'tcp') { new TcpProxySession(nf.tcp, socket, initial, sni); return; }
     socket.allowHalfOpen = false;
-    this.serveHttp(socket, initial, nf.hcm, rt.h2!);
+    this.serveHttp(socket, initial, nf.hcm, rt);
   }
 
-  private serveHttp(socket: net.Socket, initial: Buffer | null, hcm: HcmConfig, h2: H2Downstream): void {
+  /** An HTTP/1.x connection on chain `rt`; a plaintext one is listed there while open (see update()). */
+  private startH1(socket: net.Socket, hcm: HcmConfig, initial: Buffer | null, rt: ChainRuntime): void {
+    const h1 = new H1ServerConnection(socket, hcm, initial);
+    const conn = this.conns.get(socket);
+    if (conn !== undefined && !socket.destroyed) { conn.h1 = h1; conn.rt = rt; rt.h1.add(conn); }
+    socket.resume();
+  }
+
+  private serveHttp(socket: net.Socket, initial: Buffer | null, hcm: HcmConfig, rt: ChainRuntime): void {
+    const h2 = rt.h2!;
     const alpn = (socket as tls.TLSSocket).alpnProtocol;
     if (hcm.codecType === 'HTTP2' || alpn === 'h2') { socket.pause(); h2.accept(socket, initial); return; }
-    if (hcm.codecType === 'HTTP1' || typeof alpn === 'string' || alpn === false) { new H1ServerConnection(socket, hcm, initial); socket.resume(); return; }
+    if (hcm.codecType === 'HTTP1' || typeof alpn === 'string' || alpn === false) { this.startH1(socket, hcm, initial, rt); return; }
     // Until the codec is known, the connection idle timeout still applies: a client that connects and sends
     // nothing (or half a preface) must not hold the connection forever.
     let onIdle: (() => void) | null = null;
@@ -323,29 +378,28 @@ export class ActiveListener {
       socket.setTimeout(hcm.idleTimeoutMs);
       socket.once('timeout', onIdle);
     }
-    if (initial !== null && initial.length > 0) { this.detected(socket, initial, hcm, h2, onIdle); return; }
-    this.detect(socket, null, hcm, h2, onIdle);
+    if (initial !== null && initial.length > 0) { this.detected(socket, initial, hcm, rt, onIdle); return; }
+    this.detect(socket, null, hcm, rt, onIdle);
     socket.resume();
   }
 
   /** Reads until the bytes either are or cannot be the HTTP/2 preface. */
-  private detect(socket: net.Socket, got: Buffer | null, hcm: HcmConfig, h2: H2Downstream, onIdle: (() => void) | null): void {
-    socket.once('data', (d: Buffer) => this.detected(socket, got === null ? d : Buffer.concat([got, d]), hcm, h2, onIdle));
+  private detect(socket: net.Socket, got: Buffer | null, hcm: HcmConfig, rt: ChainRuntime, onIdle: (() => void) | null): void {
+    socket.once('data', (d: Buffer) => this.detected(socket, got === null ? d : Buffer.concat([got, d]), hcm, rt, onIdle));
   }
 
-  private detected(socket: net.Socket, buf: Buffer, hcm: HcmConfig, h2: H2Downstream, onIdle: (() => void) | null): void {
+  private detected(socket: net.Socket, buf: Buffer, hcm: HcmConfig, rt: ChainRuntime, onIdle: (() => void) | null): void {
     const n = Math.min(buf.length, H2_PREFACE.length);
     const prefixMatches = buf.compare(H2_PREFACE, 0, n, 0, n) === 0;
-    if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf, hcm, h2, onIdle); return; }
+    if (prefixMatches && buf.length < H2_PREFACE.length) { this.detect(socket, buf, hcm, rt, onIdle); return; }
     // The codec owns the connection's timeouts from here.
     if (onIdle !== null) { socket.setTimeout(0); socket.removeListener('timeout', onIdle); }
     if (prefixMatches) {
       // node:http2 consumes bytes unshifted into a paused socket; resuming here would lose them.
       socket.pause();
-      h2.accept(socket, buf);
+      rt.h2!.accept(socket, buf);
     } else {
-      new H1ServerConnection(socket, hcm, buf);
-      socket.resume();
+      this.startH1(socket, hcm, buf, rt);
     }
   }
 

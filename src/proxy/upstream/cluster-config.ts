@@ -64,6 +64,8 @@ export interface ClusterConfig {
   readonly type: DiscoveryType;
   /** EDS clusters: the ClusterLoadAssignment name (`eds_cluster_config.service_name`, default the cluster name); '' otherwise. */
   readonly edsServiceName: string;
+  /** EDS clusters: `eds_config.initial_fetch_timeout` in ms (default 15 s, 0 = none): a CDS cluster warms at most that long for its endpoints. */
+  readonly edsInitialFetchTimeoutMs: number;
   /** `connect_timeout` (default 5 s). */
   readonly connectTimeoutMs: number;
   /** The compiled load-balancing policy. */
@@ -134,10 +136,11 @@ export function compileClusterConfig(cluster: Cluster, path: string, secrets: St
   const type = compileDiscoveryType(cluster, path);
   const lbPolicy = compileLbPolicy(cluster, path);
   let edsServiceName = '';
+  let edsInitialFetchTimeoutMs = 0;
   if (type === 'EDS') {
     const ep = joinPath(path, 'eds_cluster_config');
     if (cluster.edsClusterConfig === undefined) throw new ConfigError(ep, 'is required for EDS clusters (eds_config: { ads: {} })');
-    compileAdsConfigSource(cluster.edsClusterConfig.edsConfig, joinPath(ep, 'eds_config'));
+    edsInitialFetchTimeoutMs = compileAdsConfigSource(cluster.edsClusterConfig.edsConfig, joinPath(ep, 'eds_config'));
     edsServiceName = cluster.edsClusterConfig.serviceName || cluster.name;
     if (cluster.loadAssignment !== undefined) throw new ConfigError(joinPath(path, 'load_assignment'), 'EDS clusters get their endpoints from EDS, not load_assignment');
   } else if (cluster.edsClusterConfig !== undefined) {
@@ -164,6 +167,7 @@ export function compileClusterConfig(cluster: Cluster, path: string, secrets: St
     statName: (cluster.altStatName || cluster.name).replaceAll(':', '_'),
     type,
     edsServiceName,
+    edsInitialFetchTimeoutMs,
     connectTimeoutMs,
     lbPolicy,
     lbFactory: lbFactoryFor(lbPolicy),

@@ -118,7 +118,12 @@ export class Cluster implements UpstreamCluster {
     const byKey = new Map(this.hostSet.all.map((h) => [h.key, h] as const));
     const merged = new HostSet(hs.priorities.map((p) => p.map((h) => {
       const old = byKey.get(h.key);
-      return old !== undefined && old.weight === h.weight && old.priority === h.priority ? old : h;
+      if (old === undefined || !sameEndpoint(old, h)) return h;
+      // The new assignment's health_status wins; active HC and outlier state stay the old host's.
+      old.edsHealthy = h.edsHealthy;
+      old.degraded = h.degraded;
+      old.refreshHealth();
+      return old;
     })));
     this.hostSet = merged;
     this.lb = this.buildBalancer();
@@ -232,6 +237,7 @@ export class Cluster implements UpstreamCluster {
    */
   retire(): void {
     this.retired = true;
+    this.resources.retired = true;
     this.close();
   }
 
@@ -242,6 +248,13 @@ export class Cluster implements UpstreamCluster {
     for (const p of this.pools.values()) p.drain();
     this.pools.clear();
   }
+}
+
+/** A host of a new membership is the same endpoint as an existing one: that one (with its pool and state) stays. */
+function sameEndpoint(old: Host, h: Host): boolean {
+  const a = old.locality, b = h.locality;
+  return old.weight === h.weight && old.priority === h.priority && old.hostname === h.hostname
+    && old.localityWeight === h.localityWeight && a.region === b.region && a.zone === b.zone && a.subZone === b.subZone;
 }
 
 /** Where zone-aware clusters find the local cluster (`cluster_manager.local_cluster_name`) and the local zone. */
@@ -296,6 +309,8 @@ export class ClusterManager implements ClusterLookup {
     const old = this.clusters.get(cluster.name);
     this.clusters.set(cluster.name, cluster);
     if (old !== undefined && old !== cluster) old.retire();
+    // The gauges of the shared stats scope show the active version (a warming one published its own).
+    cluster.resources.publish();
   }
 
   /** Removes a cluster (CDS): new requests get 503 NC, requests in flight finish, its pools drain. */

@@ -153,8 +153,15 @@ export class ClusterResources {
     this.retries--;
     this.publish();
   }
+  /**
+   * The cluster version was replaced or removed: its remaining requests still count against these limits,
+   * but the `remaining_*` gauges (one stats scope per cluster name) belong to the version that replaced it.
+   */
+  retired = false;
+
   /** Refreshes Envoy's `remaining_*` gauges. */
   publish(): void {
+    if (this.retired) return;
     this.stats.remaining_cx.set(Math.max(0, this.limits.maxConnections - this.connections));
     this.stats.remaining_pending.set(Math.max(0, this.limits.maxPendingRequests - this.pending));
     this.stats.remaining_rq.set(Math.max(0, this.limits.maxRequests - this.requests));

@@ -58,9 +58,14 @@ export class H2Pool {
     return true;
   }
 
+  /**
+   * Takes no idle connection any more: the session closes once its streams end. A session still connecting
+   * closes after starting the requests queued for it (a retired cluster still serves in-flight requests and
+   * their retries), and requests dispatched later open one that does the same.
+   */
   drain(): void {
     this.closed = true;
-    if (this.session !== null) this.session.close();
+    if (this.session !== null && this.connected) this.session.close();
   }
 
   /**
@@ -68,7 +73,7 @@ export class H2Pool {
    * Envoy's HTTP/2 pool): it is closed gracefully, finishing the streams it has, and the next request opens
    * a new connection.
    */
-  private startOn(session: http2.ClientHttp2Session, ex: H2Exchange): void {
+  private startOn(session: http2.ClientHttp2Session, ex: H2Exchange): http2.ClientHttp2Stream | null {
     const st = ex.start(session);
     const max = this.options.maxRequestsPerConnection;
     if (max > 0 && ++this.sessionStreams >= max && this.session === session) {
@@ -78,6 +83,7 @@ export class H2Pool {
       if (st === null) session.close();
       else st.once('close', () => session.close());
     }
+    return st;
   }
 
   /** @internal */ unqueue(ex: H2Exchange): boolean {
@@ -136,6 +142,8 @@ export class H2Pool {
       stats.upstream_cx_connect_ms.record(performance.now() - opened);
       const w = this.waiting;
       this.waiting = [];
+      let open = 0;
+      const closeWhenDone = (): void => { if (--open === 0) session.close(); };
       for (let i = 0; i < w.length; i++) {
         if (this.session !== session) {
           // The session reached max_requests_per_connection (or went away): the rest wait for the next one.
@@ -144,7 +152,15 @@ export class H2Pool {
           break;
         }
         this.pendingDone();
-        this.startOn(session, w[i]);
+        const st = this.startOn(session, w[i]);
+        if (st !== null && this.closed) { open++; st.once('close', closeWhenDone); }
+      }
+      // Drained while connecting: the streams started above finish, then the session closes (not at once:
+      // nghttp2 refuses a stream whose HEADERS are still queued behind our GOAWAY).
+      if (this.closed) {
+        if (this.session === session) this.session = null;
+        if (open === 0) session.close();
+        return;
       }
       if (this.options.idleTimeoutMs > 0) session.setTimeout(this.options.idleTimeoutMs, () => { stats.upstream_cx_idle_timeout.inc(); session.close(); });
     });
@@ -162,8 +178,9 @@ export class H2Pool {
         const w = this.waiting;
         this.waiting = [];
         for (const ex of w) { this.pendingDone(); ex.fail('connect_failure', failure || 'connection refused or timed out'); }
-      } else if (this.waiting.length > 0 && !this.closed && this.session === null) {
-        // Requests queued for a session that went away; none is connecting for them yet.
+      } else if (this.waiting.length > 0 && this.session === null) {
+        // Requests queued for a session that went away; none is connecting for them yet (a drained pool too:
+        // the new session closes once they have started).
         this.connect();
       }
     });

@@ -57,8 +57,8 @@ function cancel(d: ConnectionDeadline | null): void {
 
 export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStream {
   readonly socket: Socket;
-  readonly config: HcmConfig;
-  readonly parser: H1Parser;
+  config: HcmConfig;
+  parser: H1Parser;
   readonly remoteAddress: string;
   readonly localAddress: string;
   /** SNI and scheme of the connection: `https` when TLS was terminated before this codec. */
@@ -105,15 +105,35 @@ export class H1ServerConnection implements H1ParserHandler, DownstreamCodecStrea
     socket.on('finish', () => this.onFinish());
     socket.on('close', () => this.onClose());
     socket.on('error', () => {}); // 'close' follows
-    if (config.idleTimeoutMs > 0) {
-      // A listener, not setTimeout's callback argument: that one runs only once, and an idle period that
-      // falls inside a long request must not disarm the idle timeout for the rest of the connection.
-      socket.setTimeout(config.idleTimeoutMs);
-      socket.on('timeout', () => {
-        if (this.stream === null) { config.stats.downstream_cx_idle_timeout.inc(); socket.destroy(); }
-      });
-    }
+    // A listener, not setTimeout's callback argument: that one runs only once, and an idle period that
+    // falls inside a long request must not disarm the idle timeout for the rest of the connection. Always
+    // listening: adopt() may set a timeout later.
+    if (config.idleTimeoutMs > 0) socket.setTimeout(config.idleTimeoutMs);
+    socket.on('timeout', () => {
+      if (this.stream === null) { this.config.stats.downstream_cx_idle_timeout.inc(); socket.destroy(); }
+    });
     if (initial !== null) this.onData(initial);
+  }
+
+  /** No request in progress, pipelined or begun, and the connection stays open: it may change config (adopt). */
+  get idle(): boolean {
+    return !this.closed && !this.upgraded && this.keepAlive && this.stream === null && this.parser.inHead && !this.parser.isPaused;
+  }
+
+  /**
+   * An LDS update of the listener: this idle keep-alive connection takes the new version's connection
+   * manager, so its next request is served by the new config. (Closing it instead would race with a request
+   * the client may be sending on it: the client would see the connection close without a response.)
+   */
+  adopt(config: HcmConfig): void {
+    const before = this.config.stats;
+    before.downstream_cx_active.dec();
+    before.downstream_cx_http1_active.dec();
+    config.stats.downstream_cx_active.inc();
+    config.stats.downstream_cx_http1_active.inc();
+    this.config = config;
+    this.parser = new H1Parser(KIND_REQUEST, this, config.maxRequestHeadersBytes, config.maxRequestHeadersCount);
+    this.socket.setTimeout(config.idleTimeoutMs);
   }
 
   private onData(d: Buffer): void {

@@ -15,6 +15,7 @@ import { compileHeaderMutation, type HeaderMutation } from '../../../http/route/
 import { compileFractionalPercent } from '../fractional-percent.ts';
 import { durationMs } from '../duration.ts';
 import { TokenBucket } from './token-bucket.ts';
+import { MAX_STAGE, type VhRateLimitsMode } from '../ratelimit/rate-limit-policy.ts';
 
 export const LOCAL_RATE_LIMIT_TYPE = 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 declareSupported(LOCAL_RATE_LIMIT_TYPE, [
@@ -31,8 +32,6 @@ declareSupported('envoy.config.core.v3.RuntimeFractionalPercent', ['default_valu
 
 /** Envoy requires fill intervals of at least 50 ms. */
 const MIN_FILL_INTERVAL_MS = 50;
-/** Envoy's limit on `stage`. */
-const MAX_STAGE = 10;
 
 /** One `descriptors` entry: the request descriptor it matches (verbatim) and its own bucket. */
 export interface LocalDescriptor {
@@ -87,7 +86,7 @@ export interface LocalRateLimitConfig {
   /** `always_consume_default_token_bucket` (default true): the filter's bucket is taken even when a descriptor matched. */
   readonly alwaysConsumeDefault: boolean;
   /** `vh_rate_limits`: the virtual host's rate_limits are used when the route has none (override), always (include), or never (ignore). */
-  readonly vhRateLimits: 'override' | 'include' | 'ignore';
+  readonly vhRateLimits: VhRateLimitsMode;
   /** `rate_limited_as_resource_exhausted`: limited gRPC calls get RESOURCE_EXHAUSTED (8) instead of UNAVAILABLE (14). */
   readonly grpcResourceExhausted: boolean;
 }

@@ -4,6 +4,7 @@
  * descriptors the route's `rate_limits` actions build for the request match it verbatim; 429 with flag RL when
  * a bucket is empty, Envoy's stats and the draft-03 `x-ratelimit-*` response headers.
  */
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { LocalRateLimit } from '../../../../xds/gen/envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit_pb.js';
 import { ResponseFlag } from '../../../http/response-flags.ts';
 import {
@@ -11,7 +12,7 @@ import {
   type HttpFilterFactory, type HttpFilterType, type HttpStreamFilter,
 } from '../filter.ts';
 import { compileLocalRateLimit, descriptorKey, LOCAL_RATE_LIMIT_TYPE, type LocalDescriptor, type LocalRateLimitConfig } from './local-ratelimit-config.ts';
-import type { DescriptorEntry } from '../ratelimit/rate-limit-policy.ts';
+import { hasRateLimits, populateDescriptors, type DescriptorEntry } from '../ratelimit/rate-limit-policy.ts';
 import type { TokenBucket } from './token-bucket.ts';
 
 /** The compiled filter. Streams on routes without their own config share the filter-level bucket. */
@@ -64,20 +65,14 @@ class XRateLimitFilter extends LocalRateLimitFilter {
 /**
  * The configured descriptors matched by the request's descriptors (built by the route's `rate_limits` of the
  * filter's stage, and the virtual host's per `vh_rate_limits` / `include_vh_rate_limits`), strictest rate
- * first; null when none matches.
+ * first; null when none matches. With `weighted_clusters`, `destination_cluster` actions see a pick of their
+ * own, not necessarily the cluster the router picks.
  */
 function matchDescriptors(cfg: LocalRateLimitConfig, cb: FilterStreamCallbacks): LocalDescriptor[] | null {
   const route = cb.route;
-  if (route === null || route.action.kind !== 'route') return null;
-  const action = route.action;
-  const vh = route.virtualHost.rateLimits;
-  const mode = action.includeVhRateLimits ? 'include' : cfg.vhRateLimits;
-  const useVh = vh !== null && (mode === 'include' || (mode === 'override' && action.rateLimits === null));
-  if (action.rateLimits === null && !useVh) return null;
+  if (route === null || route.action.kind !== 'route' || !hasRateLimits(route, cfg.vhRateLimits)) return null;
   const request: DescriptorEntry[][] = [];
-  const ctx = { destinationCluster: action.selectCluster(cb.head, Math.random()) };
-  if (action.rateLimits !== null) action.rateLimits.populate(cfg.stage, cb.head, ctx, request);
-  if (useVh) vh.populate(cfg.stage, cb.head, ctx, request);
+  populateDescriptors(route, cfg.stage, cfg.vhRateLimits, cb.head, { destinationCluster: route.action.selectCluster(cb.head, Math.random()) }, request);
   let matched: LocalDescriptor[] | null = null;
   for (const d of request) {
     const m = cfg.descriptors!.get(descriptorKey(d));
@@ -99,8 +94,6 @@ function consume(cfg: LocalRateLimitConfig, matched: LocalDescriptor[] | null): 
   return cfg.bucket!.consume();
 }
 
-const GRPC_RESOURCE_EXHAUSTED = 8;
-
 /** Envoy's decision: enabled → take tokens → (if none) enforced → 429 with flag RL. */
 function limit(cfg: LocalRateLimitConfig, cb: FilterStreamCallbacks, matched: LocalDescriptor[] | null): FilterStatus {
   if (cfg.enabled < 1 && !(Math.random() < cfg.enabled)) return FILTER_CONTINUE;
@@ -117,7 +110,7 @@ function limit(cfg: LocalRateLimitConfig, cb: FilterStreamCallbacks, matched: Lo
   if (cfg.responseHeaders !== null) { headers = []; cfg.responseHeaders.apply(headers, cb.head, cb.info); }
   cb.sendLocalReply({
     status: cfg.status, flag: ResponseFlag.RateLimited, details: 'local_rate_limited', body: 'local_rate_limited',
-    grpcStatus: cfg.grpcResourceExhausted ? GRPC_RESOURCE_EXHAUSTED : undefined,
+    grpcStatus: cfg.grpcResourceExhausted ? GrpcStatus.RESOURCE_EXHAUSTED : undefined,
   }, headers);
   return FILTER_STOP;
 }

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { fromJson, type JsonValue } from '@bufbuild/protobuf';
 import { RateLimitSchema } from '../../../../xds/gen/envoy/config/route/v3/route_components_pb.js';
 import { ConfigError } from '../../../../xds/config-error.ts';
-import { head } from '../../../http/route/testing.ts';
+import { head, table } from '../../../http/route/testing.ts';
 import type { RequestHead } from '../../../http/request-head.ts';
-import { compileRateLimitPolicy, type DescriptorEntry } from './rate-limit-policy.ts';
+import { compileRateLimitPolicy, hasRateLimits, populateDescriptors, type DescriptorEntry, type VhRateLimitsMode } from './rate-limit-policy.ts';
 
 function descriptors(limits: JsonValue[], h: RequestHead, stage = 0, cluster: string | null = 'backend'): string[] {
   const p = compileRateLimitPolicy(limits.map((l) => fromJson(RateLimitSchema, l)), 'rate_limits')!;
@@ -59,4 +59,37 @@ test('invalid actions are ConfigErrors with the field path', () => {
   assert.match(err({ actions: [{ request_headers: { header_name: 'x' } }] }), /rate_limits\[0\]\.actions\[0\]\.request_headers\.descriptor_key: required/);
   assert.match(err({ actions: [{ header_value_match: { descriptor_value: 'v' } }] }), /header_value_match\.headers: at least one header matcher is required/);
   assert.match(err({ actions: [{ masked_remote_address: {} }] }), /rate_limits\[0\]\.actions\[0\]: rate limit action masked_remote_address is not supported/);
+});
+
+test('route and virtual-host rate_limits combine per mode: override, include, ignore, include_vh_rate_limits', () => {
+  const gk = (v: string): JsonValue => ({ actions: [{ generic_key: { descriptor_value: v } }] });
+  const t = table({
+    name: 'rc',
+    virtual_hosts: [{
+      name: 'vh', domains: ['*'], rate_limits: [gk('vh')],
+      routes: [
+        { name: 'own', match: { prefix: '/own' }, route: { cluster: 'c', rate_limits: [gk('route')] } },
+        { name: 'incl', match: { prefix: '/incl' }, route: { cluster: 'c', rate_limits: [gk('route')], include_vh_rate_limits: true } },
+        { name: 'none', match: { prefix: '/' }, route: { cluster: 'c' } },
+      ],
+    }, { name: 'bare', domains: ['bare.example'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] }],
+  });
+  const run = (path: string, mode: VhRateLimitsMode, authority = 'example.com'): string[] | null => {
+    const h = head({ path, authority });
+    const r = t.match(h);
+    if (!hasRateLimits(r, mode)) return null;
+    const out: DescriptorEntry[][] = [];
+    populateDescriptors(r!, 0, mode, h, { destinationCluster: 'c' }, out);
+    return out.map((d) => d.map((e) => e.value).join(','));
+  };
+  assert.deepEqual(run('/own', 'override'), ['route']);
+  assert.deepEqual(run('/own', 'include'), ['route', 'vh']);
+  assert.deepEqual(run('/own', 'ignore'), ['route']);
+  assert.deepEqual(run('/incl', 'override'), ['route', 'vh']);
+  assert.deepEqual(run('/incl', 'ignore'), ['route', 'vh'], 'the route\'s include_vh_rate_limits wins');
+  assert.deepEqual(run('/x', 'override'), ['vh']);
+  assert.deepEqual(run('/x', 'include'), ['vh']);
+  assert.equal(run('/x', 'ignore'), null, 'nothing applies: the filter has nothing to do');
+  assert.equal(run('/', 'include', 'bare.example'), null);
+  assert.equal(hasRateLimits(null, 'include'), false);
 });

@@ -10,6 +10,8 @@ import { declareSupported } from '../../../../xds/supported.ts';
 import type { RequestHead } from '../../../http/request-head.ts';
 import { compileHeaderMatcher, matchAllHeaders, type CompiledHeaderMatcher } from '../../../http/route/header-matcher.ts';
 import { RequestHeaderRef } from '../../../http/route/request-header.ts';
+import type { RouteAction } from '../../../http/route/route-action.ts';
+import type { RouteEntry } from '../../../http/route/route-entry.ts';
 
 declareSupported('envoy.config.route.v3.RateLimit', ['stage', 'actions']);
 declareSupported('envoy.config.route.v3.RateLimit.Action', [
@@ -21,7 +23,7 @@ declareSupported('envoy.config.route.v3.RateLimit.Action.RequestHeaders', ['head
 declareSupported('envoy.config.route.v3.RateLimit.Action.GenericKey', ['descriptor_value', 'descriptor_key']);
 declareSupported('envoy.config.route.v3.RateLimit.Action.HeaderValueMatch', ['descriptor_key', 'descriptor_value', 'expect_match', 'headers']);
 
-/** Envoy's limit on `stage` (filters and rate limits use 0–10). */
+/** Envoy's limit on `stage` (the rate-limit filters and `rate_limits` entries use 0–10). */
 export const MAX_STAGE = 10;
 
 /** One descriptor entry. */
@@ -139,4 +141,37 @@ export function compileRateLimitPolicy(list: readonly RateLimit[], path: string)
     return new RateLimitEntry(stage, Object.freeze(r.actions.map((a, j) => compileAction(a, joinPath(joinPath(p, 'actions'), j)))));
   });
   return new RateLimitPolicy(Object.freeze(entries));
+}
+
+/**
+ * How a virtual host's `rate_limits` combine with a route's: used when the route has none (`override`,
+ * Envoy's default), always (`include`) or never (`ignore`). The local filter's `vh_rate_limits` chooses; the
+ * global filter always uses `override`. A route's `include_vh_rate_limits` means `include` for both.
+ */
+export type VhRateLimitsMode = 'override' | 'include' | 'ignore';
+
+function vhApplies(action: RouteAction, vh: RateLimitPolicy | null, mode: VhRateLimitsMode): vh is RateLimitPolicy {
+  if (vh === null) return false;
+  if (action.includeVhRateLimits || mode === 'include') return true;
+  return mode === 'override' && action.rateLimits === null;
+}
+
+/** True when `route` has `rate_limits` that apply under `mode` (else a rate-limit filter has nothing to do). */
+export function hasRateLimits(route: RouteEntry | null, mode: VhRateLimitsMode): boolean {
+  if (route === null || route.action.kind !== 'route') return false;
+  return route.action.rateLimits !== null || vhApplies(route.action, route.virtualHost.rateLimits, mode);
+}
+
+/**
+ * Appends the descriptors of a request on `route` for a filter of `stage`: the route's `rate_limits` entries
+ * of that stage, then the virtual host's when they apply under `mode`.
+ */
+export function populateDescriptors(
+  route: RouteEntry, stage: number, mode: VhRateLimitsMode, head: RequestHead, ctx: ActionContext, out: DescriptorEntry[][],
+): void {
+  const action = route.action;
+  if (action.kind !== 'route') return;
+  if (action.rateLimits !== null) action.rateLimits.populate(stage, head, ctx, out);
+  const vh = route.virtualHost.rateLimits;
+  if (vhApplies(action, vh, mode)) vh.populate(stage, head, ctx, out);
 }

@@ -14,6 +14,7 @@ import { clusterScope } from '../../../../telemetry/stat-scopes.ts';
 import type { ClusterLookup } from '../../../http/router.ts';
 import { durationMs } from '../duration.ts';
 import { MAX_STAGE } from './rate-limit-policy.ts';
+import { rateLimitChannels, type RateLimitChannels } from './ratelimit-client.ts';
 
 export const RATE_LIMIT_FILTER_TYPE = 'envoy.extensions.filters.http.ratelimit.v3.RateLimit';
 declareSupported(RATE_LIMIT_FILTER_TYPE, [
@@ -50,7 +51,10 @@ export interface RateLimitFilterConfig {
   readonly stage: number;
   /** The rate-limit service's cluster (an HTTP/2 cluster). */
   readonly cluster: string;
+  /** The proxy's clusters: requests whose route cluster is not one of them are not rate limited (as in Envoy). */
   readonly clusters: ClusterLookup;
+  /** The proxy's channels to rate-limit services. */
+  readonly channels: RateLimitChannels;
   /** Deadline of the ShouldRateLimit call in ms (`timeout`, default 20 ms). */
   readonly timeoutMs: number;
   /** Service error or timeout: refuse (status_on_error, flag RLSE) instead of letting the request pass. */
@@ -65,7 +69,7 @@ export interface RateLimitFilterConfig {
   readonly xEnvoyRateLimited: boolean;
   /** gRPC requests over the limit get RESOURCE_EXHAUSTED instead of UNAVAILABLE. */
   readonly resourceExhausted: boolean;
-  /** Stats by route target cluster (created on first use). */
+  /** Stats by route target cluster (created on first use; only for clusters that exist). */
   statsFor(cluster: string): RateLimitStats;
 }
 
@@ -111,6 +115,7 @@ export function compileRateLimitFilter(m: RateLimit, path: string, stats: StatsS
     stage: m.stage,
     cluster,
     clusters,
+    channels: rateLimitChannels(clusters),
     timeoutMs,
     failureModeDeny: m.failureModeDeny,
     rateLimitedStatus,

@@ -4,10 +4,11 @@
  * ShouldRateLimit answer. OVER_LIMIT → 429 (`rate_limited_status`) with flag RL and `x-envoy-ratelimited`;
  * a service error or timeout lets the request through (counted `failure_mode_allowed`) unless
  * `failure_mode_deny`, which answers 500 (`status_on_error`) with flag RLSE. Stats as Envoy's:
- * `cluster.<route target cluster>.ratelimit.ok|over_limit|error|failure_mode_allowed`.
+ * `cluster.<route target cluster>.ratelimit.ok|over_limit|error|failure_mode_allowed`. As in Envoy, a request
+ * whose target cluster does not exist is not rate limited (and names no stats).
  */
 import { create } from '@bufbuild/protobuf';
-import type * as grpc from '@grpc/grpc-js';
+import { status as GrpcStatus, type ServiceError, type ClientUnaryCall } from '@grpc/grpc-js';
 import type { RateLimit } from '../../../../xds/gen/envoy/extensions/filters/http/ratelimit/v3/rate_limit_pb.js';
 import {
   RateLimitRequestSchema, RateLimitResponse_Code, type RateLimitResponse,
@@ -18,11 +19,8 @@ import {
   type HttpFilterFactory, type HttpFilterType, type HttpStreamFilter,
 } from '../filter.ts';
 import { compileRateLimitFilter, RATE_LIMIT_FILTER_TYPE, type RateLimitFilterConfig, type RateLimitStats } from './ratelimit-config.ts';
-import type { DescriptorEntry } from './rate-limit-policy.ts';
-import { callRateLimitService } from './ratelimit-client.ts';
-
-const GRPC_RESOURCE_EXHAUSTED = 8;
-const UNIT_SECONDS = [0, 1, 60, 3600, 86_400, 86_400 * 30, 86_400 * 365];
+import { hasRateLimits, populateDescriptors, type DescriptorEntry } from './rate-limit-policy.ts';
+import { unitSeconds } from '../../../../ratelimit/units.ts';
 
 /** The compiled filter: a stream gets a filter object only when its route has rate_limits. */
 export class RateLimitFilterFactory implements HttpFilterFactory {
@@ -31,29 +29,14 @@ export class RateLimitFilterFactory implements HttpFilterFactory {
   constructor(name: string, config: RateLimitFilterConfig) { this.name = name; this.config = config; }
 
   create(cb: FilterStreamCallbacks): HttpStreamFilter | null {
-    const route = cb.route;
-    if (route === null || route.action.kind !== 'route') return null;
-    if (route.action.rateLimits === null && route.virtualHost.rateLimits === null) return null;
-    return new RateLimitFilter(this.config);
+    return hasRateLimits(cb.route, 'override') ? new RateLimitFilter(this.config) : null;
   }
-}
-
-/** Builds the request's descriptors: the route's, plus the virtual host's when the route has none or includes them. */
-function descriptorsFor(cfg: RateLimitFilterConfig, cb: FilterStreamCallbacks, cluster: string): DescriptorEntry[][] {
-  const route = cb.route!;
-  const action = route.action as Extract<typeof route.action, { kind: 'route' }>;
-  const out: DescriptorEntry[][] = [];
-  const ctx = { destinationCluster: cluster };
-  if (action.rateLimits !== null) action.rateLimits.populate(cfg.stage, cb.head, ctx, out);
-  const vh = route.virtualHost.rateLimits;
-  if (vh !== null && (action.rateLimits === null || action.includeVhRateLimits)) vh.populate(cfg.stage, cb.head, ctx, out);
-  return out;
 }
 
 /** Per-stream state: the call in flight and the headers to add to the response. */
 class RateLimitFilter implements HttpStreamFilter {
   private readonly cfg: RateLimitFilterConfig;
-  private call: grpc.ClientUnaryCall | null = null;
+  private call: ClientUnaryCall | null = null;
   private stats: RateLimitStats | null = null;
   private cb: FilterStreamCallbacks | null = null;
   /** x-ratelimit-* and the service's response_headers_to_add, added in encodeHeaders. */
@@ -62,12 +45,15 @@ class RateLimitFilter implements HttpStreamFilter {
 
   decodeHeaders(cb: FilterStreamCallbacks, _endStream: boolean): FilterStatus {
     const cfg = this.cfg;
-    const action = cb.route!.action as Extract<NonNullable<FilterStreamCallbacks['route']>['action'], { kind: 'route' }>;
+    const route = cb.route!;
+    const action = route.action as Extract<typeof route.action, { kind: 'route' }>;
     // The route's target cluster names the stats (and feeds destination_cluster). With weighted clusters this
-    // is a pick of its own, not necessarily the router's.
+    // is a pick of its own, not necessarily the router's. As in Envoy, a cluster that does not exist (say, a
+    // cluster_header value) skips the filter: stats per arbitrary request value would grow without bound.
     const cluster = action.selectCluster(cb.head, Math.random());
-    if (cluster === undefined) return FILTER_CONTINUE;
-    const descriptors = descriptorsFor(cfg, cb, cluster);
+    if (cluster === undefined || cfg.clusters.get(cluster) === undefined) return FILTER_CONTINUE;
+    const descriptors: DescriptorEntry[][] = [];
+    populateDescriptors(route, cfg.stage, 'override', cb.head, { destinationCluster: cluster }, descriptors);
     if (descriptors.length === 0) return FILTER_CONTINUE;
     this.stats = cfg.statsFor(cluster);
     this.cb = cb;
@@ -76,13 +62,13 @@ class RateLimitFilter implements HttpStreamFilter {
       descriptors: descriptors.map((entries) => ({ entries: entries.map((e) => ({ key: e.key, value: e.value })) })),
       hitsAddend: 1,
     });
-    const call = callRateLimitService(cfg.clusters, cfg.cluster, req, cfg.timeoutMs, (err, res) => this.onResponse(err, res));
+    const call = cfg.channels.call(cfg.cluster, req, cfg.timeoutMs, (err, res) => this.onResponse(err, res));
     if (typeof call === 'string') return this.onError();
     this.call = call;
     return FILTER_STOP;
   }
 
-  private onResponse(err: grpc.ServiceError | null, res: RateLimitResponse | undefined): void {
+  private onResponse(err: ServiceError | null, res: RateLimitResponse | undefined): void {
     this.call = null;
     const cb = this.cb!;
     if (cb.done) return;
@@ -98,7 +84,7 @@ class RateLimitFilter implements HttpStreamFilter {
       this.responseHeaders = headers;
       cb.sendLocalReply({
         status: cfg.rateLimitedStatus, flag: ResponseFlag.RateLimited, details: 'request_rate_limited', body: '',
-        grpcStatus: cfg.resourceExhausted ? GRPC_RESOURCE_EXHAUSTED : undefined,
+        grpcStatus: cfg.resourceExhausted ? GrpcStatus.RESOURCE_EXHAUSTED : undefined,
       }, cfg.xEnvoyRateLimited ? ['x-envoy-ratelimited', 'true'] : undefined);
       return;
     }
@@ -128,7 +114,7 @@ class RateLimitFilter implements HttpStreamFilter {
       const l = st.currentLimit;
       if (l === undefined) continue;
       if (min === undefined || st.limitRemaining < min.limitRemaining) min = st;
-      policies += `, ${l.requestsPerUnit};w=${UNIT_SECONDS[l.unit] ?? 0}${l.name === '' ? '' : `;name="${l.name}"`}`;
+      policies += `, ${l.requestsPerUnit};w=${unitSeconds(l.unit)}${l.name === '' ? '' : `;name="${l.name}"`}`;
     }
     if (min === undefined) return out;
     out ??= [];
