@@ -13,11 +13,12 @@ import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Any } from '@bufbuild/protobuf/wkt';
 import * as grpc from '@grpc/grpc-js';
 import {
-  DeltaDiscoveryRequestSchema, DiscoveryRequestSchema,
+  DeltaDiscoveryRequestSchema, DiscoveryRequestSchema, DiscoveryResponseSchema,
   type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse,
 } from '../src/xds/gen/envoy/service/discovery/v3/discovery_pb.js';
 import { parseAnyJson } from '../src/xds/json.ts';
 import { AdsServer, adsServiceDefinition } from '../src/xds/server/ads-server.ts';
+import { startDebugServer } from '../src/xds/server/debug.ts';
 import { XdsDirectorySource } from '../src/xds/server/file-source.ts';
 import { Snapshot, SnapshotCache, TypeUrl, makeResource, versionOf, type XdsResource } from '../src/xds/server/snapshot-cache.ts';
 import { waitFor } from './support/harness.ts';
@@ -451,4 +452,43 @@ test('a client that stops reading gets coalesced pushes and never holds up other
   while (r.versionInfo !== want) r = await fast.next(); // the fast client sees every change through to the last
   const slowStatus = server.clients().find((c) => c.node?.id === 'slow')!.types.get(TypeUrl.endpoint)!;
   assert.ok(slowStatus.responses < changes, `the stalled client's pushes were coalesced (${slowStatus.responses} responses for ${changes} changes)`);
+});
+
+test('a change reaches many SotW streams in batches: one response each, identical but for the nonce, shown by /debug/pushz', async (t) => {
+  const { cache, server, port } = await startServer(t, mesh({ a: 1, b: 2 }));
+  const debug = await startDebugServer(server, 0, '127.0.0.1');
+  t.after(() => debug.close());
+  const count = 70; // more than one batch (32 streams per turn of the event loop)
+  const streams = Array.from({ length: count }, () => sotw(t, port));
+  const firsts = await Promise.all(streams.map(async (s, i) => {
+    s.send(req({ node: { id: `n-${i}` }, typeUrl: TypeUrl.endpoint, resourceNames: ['a', 'b'] }));
+    const r = await s.next();
+    s.send(req({ typeUrl: TypeUrl.endpoint, versionInfo: r.versionInfo, responseNonce: r.nonce, resourceNames: ['a', 'b'] }));
+    return r;
+  }));
+  await waitFor(() => server.clients().every((c) => c.types.get(TypeUrl.endpoint)?.acks === 1), 'every ACK');
+  // Two changes in a row: the second lands while the first pass is under way; every stream ends on the last.
+  cache.setSnapshots(mesh({ a: 3, b: 2 }));
+  cache.setSnapshots(mesh({ a: 4, b: 2 }));
+  const want = versionOf(mesh({ a: 4, b: 2 }).resources(TypeUrl.endpoint).values());
+  const lasts = await Promise.all(streams.map(async (s) => {
+    let r = await s.next();
+    let n = 1;
+    while (r.versionInfo !== want) { r = await s.next(); n++; }
+    assert.ok(n <= 2, `at most one response per change (${n})`);
+    return r;
+  }));
+  const withoutNonce = (r: DiscoveryResponse) => Buffer.from(toBinary(DiscoveryResponseSchema, { ...r, nonce: '' }));
+  for (const r of lasts) assert.deepEqual(withoutNonce(r), withoutNonce(lasts[0]));
+  assert.equal(new Set(lasts.map((r) => r.nonce)).size, count);
+  assert.notEqual(lasts[0].versionInfo, firsts[0].versionInfo);
+  const passes = await getJson(debug.port, '/debug/pushz') as { started_at_ms: number; finished_at_ms: number; duration_ms: number; streams: number; responses: number }[];
+  assert.ok(passes.length >= 2, JSON.stringify(passes));
+  for (const p of passes) {
+    assert.equal(p.streams, count);
+    assert.ok(p.finished_at_ms >= p.started_at_ms && p.duration_ms >= 0);
+  }
+  // Every stream got one response for the first change or none (it was already on the second), and one for the second.
+  const total = passes.reduce((a, p) => a + p.responses, 0);
+  assert.ok(total >= count && total <= 2 * count, `responses ${total}`);
 });

@@ -4,6 +4,7 @@
  *                                            agent, stream type, per type URL the subscription, sent and
  *                                            ACKed versions, and the last NACK with its message
  *   GET /debug/config_dump?node=ID[&cluster=C]  the resources a node with that id (and cluster) gets
+ *   GET /debug/pushz                         the latest push passes after changes: start, end, streams, responses
  *   GET /healthz                             200 ok
  */
 import http from 'node:http';
@@ -47,10 +48,16 @@ export async function startDebugServer(ads: AdsServer, port: number, host = '0.0
         }
         return send(200, { node, types });
       }
+      case '/debug/pushz':
+        // Epoch milliseconds as ISO times would lose the sub-millisecond part benchmarks compare.
+        return send(200, ads.pushHistory().map((p) => ({
+          started_at_ms: p.startedAt, finished_at_ms: p.finishedAt, duration_ms: Math.round((p.finishedAt - p.startedAt) * 10) / 10,
+          streams: p.streams, responses: p.responses,
+        })));
       case '/healthz':
         return send(200, 'ok\n');
       default:
-        return send(404, 'not found: try /debug/syncz or /debug/config_dump?node=ID\n');
+        return send(404, 'not found: try /debug/syncz, /debug/pushz or /debug/config_dump?node=ID\n');
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -7,14 +7,11 @@
  * changes. `initial_resource_versions` on the first request of a type (a reconnecting client) seeds that
  * map, so a reconnect re-sends nothing the client already has.
  */
-import { create } from '@bufbuild/protobuf';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import {
-  DeltaDiscoveryResponseSchema, ResourceSchema,
-  type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type Resource,
-} from '../gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { ClientStatus } from './client-status.ts';
-import { PUSH_ORDER, isWildcardType, versionOf, type SnapshotCache } from './snapshot-cache.ts';
+import { encodeDeltaResponse, type EncodedMessage } from './response-encoding.ts';
+import { PUSH_ORDER, changedNames, isWildcardType, versionOfAll, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
 import { shortType } from './sotw-stream.ts';
 import { snapshotForClient } from './client-compat.ts';
 import { StreamWriter } from './stream-writer.ts';
@@ -32,6 +29,8 @@ interface TypeState {
   readonly sent: Map<string, string>;
   /** Recent nonces → system version they carried. */
   readonly nonces: Map<string, string>;
+  /** The resources of this type the client was last brought up to date with (undefined: never). */
+  syncedWith: ReadonlyMap<string, XdsResource> | undefined;
 }
 
 /** One delta ADS stream. */
@@ -39,7 +38,7 @@ export class DeltaStream {
   private readonly cache: SnapshotCache;
   private readonly status: ClientStatus;
   private readonly ctx: StreamContext;
-  private readonly writer: StreamWriter<DeltaDiscoveryResponse>;
+  private readonly writer: StreamWriter<EncodedMessage>;
   private readonly types = new Map<string, TypeState>();
 
   constructor(call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, cache: SnapshotCache, status: ClientStatus, ctx: StreamContext) {
@@ -55,8 +54,9 @@ export class DeltaStream {
     if (!admitRequest(this.ctx, this.status, 'DeltaDiscoveryRequest', req.node, typeUrl)) return;
     const ts = this.status.type(typeUrl);
     let state = this.types.get(typeUrl);
+    const first = !state;
     if (!state) {
-      state = { wildcard: false, names: new Set(), sent: new Map(Object.entries(req.initialResourceVersions)), nonces: new Map() };
+      state = { wildcard: false, names: new Set(), sent: new Map(Object.entries(req.initialResourceVersions)), nonces: new Map(), syncedWith: undefined };
       // Legacy wildcard: the first LDS/CDS request naming nothing subscribes to everything.
       if (isWildcardType(typeUrl) && req.resourceNamesSubscribe.length === 0) state.wildcard = true;
       this.types.set(typeUrl, state);
@@ -85,8 +85,11 @@ export class DeltaStream {
         state.sent.delete(n);
       }
     }
+    // A plain ACK or NACK changes nothing to send (cache changes are pushed by pushAll, also after a
+    // blocked write drains): skipping the push spares a walk over every subscribed name per ACK.
+    if (!first && req.resourceNamesSubscribe.length === 0 && req.resourceNamesUnsubscribe.length === 0) return;
     ts.subscribed = state.wildcard ? ['*', ...state.names] : [...state.names];
-    this.push(typeUrl, state);
+    this.push(typeUrl, state, true);
   }
 
   /** The cache changed: push every subscribed type with changes. */
@@ -102,17 +105,29 @@ export class DeltaStream {
     this.writer.close();
   }
 
-  private push(typeUrl: string, state: TypeState): void {
-    if (this.writer.isBlocked) return;
+  /**
+   * Sends what changed for one type. `full`: the subscription changed, compare every subscribed name;
+   * otherwise only the names that changed since the resources the client was last brought up to date with.
+   */
+  private push(typeUrl: string, state: TypeState, full = false): void {
+    if (this.writer.isBlocked) {
+      // syncedWith stays behind, so the push after drain covers what changed meanwhile; after a subscription
+      // change it must compare every subscribed name (new names may be resources that already exist).
+      if (full) state.syncedWith = undefined;
+      return;
+    }
     const all = snapshotForClient(this.cache, this.status.node).resources(typeUrl);
-    const resources: Resource[] = [];
+    if (!full && state.syncedWith === all) return;
+    const changed = full || state.syncedWith === undefined ? undefined : changedNames(state.syncedWith, all);
+    state.syncedWith = all;
+    const resources: XdsResource[] = [];
     const removed: string[] = [];
     const consider = (name: string): void => {
       const r = all.get(name);
       const had = state.sent.get(name);
       if (r) {
         if (had !== r.version) {
-          resources.push(create(ResourceSchema, { name, version: r.version, resource: r.any }));
+          resources.push(r);
           state.sent.set(name, r.version);
         }
       } else if (had !== ABSENT) {
@@ -121,23 +136,27 @@ export class DeltaStream {
         state.sent.set(name, ABSENT);
       }
     };
-    for (const n of state.names) consider(n);
-    if (state.wildcard) {
-      for (const n of all.keys()) if (!state.names.has(n)) consider(n);
-      for (const [n, v] of state.sent) if (v !== ABSENT && !all.has(n) && !state.names.has(n)) consider(n);
+    if (changed !== undefined) {
+      for (const n of changed) if (state.names.has(n) || (state.wildcard && (all.has(n) || state.sent.has(n)))) consider(n);
+    } else {
+      for (const n of state.names) consider(n);
+      if (state.wildcard) {
+        for (const n of all.keys()) if (!state.names.has(n)) consider(n);
+        for (const [n, v] of state.sent) if (v !== ABSENT && !all.has(n) && !state.names.has(n)) consider(n);
+      }
     }
     if (resources.length === 0 && removed.length === 0) return;
     const nonce = this.ctx.nextNonce();
-    const version = versionOf(all.values());
+    const version = versionOfAll(all);
     state.nonces.set(nonce, version);
     if (state.nonces.size > NONCE_HISTORY) state.nonces.delete(state.nonces.keys().next().value!);
     const ts = this.status.type(typeUrl);
     ts.sentVersion = version;
     ts.sentNonce = nonce;
     ts.responses++;
-    this.writer.write(create(DeltaDiscoveryResponseSchema, {
-      systemVersionInfo: version, resources, removedResources: removed, typeUrl, nonce, controlPlane: { identifier: this.ctx.identifier },
-    }));
+    this.writer.write(encodeDeltaResponse({
+      systemVersionInfo: version, removedResources: removed, typeUrl, nonce, controlPlane: { identifier: this.ctx.identifier },
+    }, resources));
   }
 
   private describe(): string { return describeClient(this.status); }

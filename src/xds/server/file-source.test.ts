@@ -66,3 +66,22 @@ test('the directory source keeps the previous version of an invalid file and ref
   source.reload();
   assert.deepEqual(endpointNames('node-7'), ['a', 'b', 'c'], 'a removed override directory falls back to the default');
 });
+
+test('a reload parses only the files whose text changed', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-xds-unit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cache = new SnapshotCache();
+  const source = new XdsDirectorySource(dir, cache, { log: () => {} });
+  writeFileSync(join(dir, 'a.yaml'), `resources:\n${CLA('a')}`);
+  writeFileSync(join(dir, 'b.yaml'), `resources:\n${CLA('b')}`);
+  assert.deepEqual(source.reload(), { ok: true, errors: [] });
+  const get = (name: string) => cache.snapshotFor(undefined).resources(TypeUrl.endpoint).get(name);
+  const [a1, b1] = [get('a'), get('b')];
+  writeFileSync(join(dir, 'b.yaml'), `resources:\n${CLA('b', '  policy: { overprovisioning_factor: 150 }\n')}`);
+  assert.deepEqual(source.reload(), { ok: true, errors: [] });
+  assert.equal(get('a'), a1, 'the unchanged file was not parsed again');
+  assert.notEqual(get('b')?.version, b1?.version, 'the changed file was');
+  writeFileSync(join(dir, 'b.yaml'), `resources:\n${CLA('b')}`);
+  source.reload();
+  assert.equal(get('b')?.version, b1?.version, 'going back to earlier text parses it again');
+});

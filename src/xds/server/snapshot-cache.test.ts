@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAnyJson } from '../json.ts';
-import { Snapshot, SnapshotCache, TypeUrl, makeResource, versionOf } from './snapshot-cache.ts';
+import { Snapshot, SnapshotCache, TypeUrl, changedNames, makeResource, versionOf, versionOfAll } from './snapshot-cache.ts';
 
 const T = 'type.googleapis.com/envoy.';
 const res = (json: object) => makeResource(parseAnyJson(json, ''), '');
@@ -35,6 +35,18 @@ test('versions depend on content only, not on order', () => {
   assert.equal(versionOf([a, b]), versionOf([b, a]));
   assert.notEqual(versionOf([a]), versionOf([a, b]));
   assert.equal(route('a').version, a.version);
+  const s = new Snapshot([a, b]);
+  assert.equal(versionOfAll(s.resources(TypeUrl.route)), versionOf([a, b]), 'the per-snapshot version is the version of all');
+  assert.equal(versionOfAll(s.extend([route('c')]).resources(TypeUrl.route)), versionOf([a, b, route('c')]));
+});
+
+test('changedNames lists added, changed and removed names between two snapshots, once per pair', () => {
+  const before = new Snapshot([route('a'), route('b'), route('c')]).resources(TypeUrl.route);
+  const after = new Snapshot([route('a'), res({ '@type': `${T}config.route.v3.RouteConfiguration`, name: 'b', ignore_port_in_host_matching: true }), route('d')]).resources(TypeUrl.route);
+  assert.deepEqual([...changedNames(before, after)].sort(), ['b', 'c', 'd']);
+  assert.equal(changedNames(before, after), changedNames(before, after), 'computed once');
+  assert.deepEqual(changedNames(after, after), []);
+  assert.deepEqual(changedNames(before, new Snapshot([route('a'), route('b'), route('c')]).resources(TypeUrl.route)), [], 'same versions: nothing changed');
 });
 
 test('the cache refuses an inconsistent override and keeps what it had', () => {

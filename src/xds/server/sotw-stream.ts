@@ -12,13 +12,11 @@
  * The response version is a hash of the names and versions of exactly the resources sent, so it is stable
  * across reconnects and server restarts.
  */
-import { create } from '@bufbuild/protobuf';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import {
-  DiscoveryResponseSchema, type DiscoveryRequest, type DiscoveryResponse,
-} from '../gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { DiscoveryRequest, DiscoveryResponse } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { ClientStatus } from './client-status.ts';
-import { PUSH_ORDER, isWildcardType, versionOf, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
+import { encodeSotwResponse, type EncodedMessage } from './response-encoding.ts';
+import { PUSH_ORDER, changedNames, isWildcardType, versionOf, versionOfAll, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
 import { snapshotForClient } from './client-compat.ts';
 import { StreamWriter } from './stream-writer.ts';
 import { admitRequest, describeClient, type StreamContext } from './stream-context.ts';
@@ -26,10 +24,14 @@ import { admitRequest, describeClient, type StreamContext } from './stream-conte
 interface TypeState {
   wildcard: boolean;
   names: ReadonlySet<string>;
+  /** `resource_names` of the latest request, as sent (an unchanged list is a plain ACK). */
+  requested: readonly string[];
   /** Nonce of the latest response of this type ('' before the first). */
   nonce: string;
   /** Version of the latest response (ACKed, NACKed or in flight); undefined before the first. */
   sentVersion: string | undefined;
+  /** The resources of this type the client was last brought up to date with (undefined: never). */
+  syncedWith: ReadonlyMap<string, XdsResource> | undefined;
 }
 
 /** One SotW ADS stream. */
@@ -38,7 +40,7 @@ export class SotwStream {
   private readonly cache: SnapshotCache;
   private readonly status: ClientStatus;
   private readonly ctx: StreamContext;
-  private readonly writer: StreamWriter<DiscoveryResponse>;
+  private readonly writer: StreamWriter<EncodedMessage>;
   private readonly types = new Map<string, TypeState>();
 
   constructor(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, cache: SnapshotCache, status: ClientStatus, ctx: StreamContext) {
@@ -69,17 +71,24 @@ export class SotwStream {
         ts.ackedVersion = req.versionInfo;
       }
     }
+    // An ACK repeats the subscription (Envoy sends every name of the type each time): when it is unchanged,
+    // the state stays and only a change since the last push is sent, sparing a thousand-name Set per ACK.
+    if (state && sameNames(state.requested, req.resourceNames)) {
+      this.push(typeUrl, state);
+      return;
+    }
     const names = req.resourceNames.filter((n) => n !== '*');
     const wildcard = req.resourceNames.includes('*') || (req.resourceNames.length === 0 && isWildcardType(typeUrl));
     if (!state) {
-      state = { wildcard, names: new Set(names), nonce: '', sentVersion: undefined };
+      state = { wildcard, names: new Set(names), requested: req.resourceNames, nonce: '', sentVersion: undefined, syncedWith: undefined };
       this.types.set(typeUrl, state);
     } else {
       state.wildcard = wildcard;
       state.names = new Set(names);
+      state.requested = req.resourceNames;
     }
     ts.subscribed = wildcard ? ['*', ...names] : names;
-    this.push(typeUrl, state);
+    this.push(typeUrl, state, true);
   }
 
   /** The cache changed: push every subscribed type whose resources changed. */
@@ -95,21 +104,39 @@ export class SotwStream {
     this.writer.close();
   }
 
-  private push(typeUrl: string, state: TypeState): void {
-    if (this.writer.isBlocked) return; // recomputed from the current snapshot on drain
+  /** Sends the subscribed resources of one type if their version changed; `full` after a request (names may have changed). */
+  private push(typeUrl: string, state: TypeState, full = false): void {
+    if (this.writer.isBlocked) {
+      // Recomputed from the current snapshot on drain; a subscription change must make that push a full one
+      // (names added now may be resources that already exist and will not show up as changed).
+      if (full) state.syncedWith = undefined;
+      return;
+    }
     const snapshot = snapshotForClient(this.cache, this.status.node);
     const all = snapshot.resources(typeUrl);
-    let picked: XdsResource[];
-    if (state.wildcard) picked = [...all.values()];
+    if (!full && state.syncedWith !== undefined) {
+      if (state.syncedWith === all) return;
+      // A named subscription (EDS, RDS) none of whose names changed: nothing to send, without collecting them.
+      if (!state.wildcard && !changedNames(state.syncedWith, all).some((n) => state.names.has(n))) {
+        state.syncedWith = all;
+        return;
+      }
+    }
+    state.syncedWith = all;
+    let picked: XdsResource[] | undefined;
+    let version: string;
+    if (state.wildcard) version = versionOfAll(all);
     else {
       picked = [];
       for (const n of state.names) { const r = all.get(n); if (r) picked.push(r); }
+      // Named subscriptions to resources that do not exist yet get no response (the client's does-not-exist
+      // timer handles them); a wildcard subscription is told "none" explicitly.
+      if (picked.length === 0 && state.sentVersion === undefined) return;
+      // Distinct names, all found: when as many as the type has, they are all of it (the usual EDS case).
+      version = picked.length === all.size ? versionOfAll(all) : versionOf(picked);
     }
-    // Named subscriptions to resources that do not exist yet get no response (the client's does-not-exist
-    // timer handles them); a wildcard subscription is told "none" explicitly.
-    if (picked.length === 0 && !state.wildcard && state.sentVersion === undefined) return;
-    const version = versionOf(picked);
     if (version === state.sentVersion) return;
+    picked ??= [...all.values()];
     const nonce = this.ctx.nextNonce();
     state.nonce = nonce;
     state.sentVersion = version;
@@ -117,12 +144,18 @@ export class SotwStream {
     ts.sentVersion = version;
     ts.sentNonce = nonce;
     ts.responses++;
-    this.writer.write(create(DiscoveryResponseSchema, {
-      versionInfo: version, resources: picked.map((r) => r.any), typeUrl, nonce, controlPlane: { identifier: this.ctx.identifier },
-    }));
+    this.writer.write(encodeSotwResponse({ versionInfo: version, typeUrl, nonce, controlPlane: { identifier: this.ctx.identifier } }, picked, all));
   }
 
   private describe(): string { return describeClient(this.status); }
+}
+
+/** Whether two requests list the same resource names in the same order. */
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true; // the same decoded list (request-decoding.ts)
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** `Listener` from a type URL, for log lines. */
