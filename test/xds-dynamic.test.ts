@@ -8,11 +8,10 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { request, startEchoUpstream, startProxyProcess, waitFor, type EchoUpstream } from './support/harness.ts';
-import { getJson, tempDir, writeResourceFile } from './support/xds-control.ts';
+import { getJson, startControl, tempDir, writeResourceFile } from './support/xds-control.ts';
 
 const T = 'type.googleapis.com/envoy.';
 const HCM = `${T}extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`;
@@ -53,32 +52,6 @@ static_resources:
       cluster_name: xds
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${xdsPort} } } } }] }]
 `;
-}
-
-/** A `weft control` process on `xdsPort` (0: any); killable and restartable on the same port. */
-interface Control { xdsPort: number; debugPort: number; kill(): Promise<void> }
-async function startControlOn(t: TestContext, dir: string, xdsPort = 0): Promise<Control> {
-  const cli = new URL('../src/cli/weft.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, [cli, 'control', '--xds-dir', dir, '--xds-port', String(xdsPort), '--debug-port', '0', '--host', '127.0.0.1', '--debounce-ms', '20'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const kill = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
-  t.after(kill);
-  let err = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s: string) => { err += s; });
-  const [x, d] = await new Promise<[number, number]>((resolve, reject) => {
-    const check = (): void => {
-      const xm = /weft: xds on port (\d+)\n/.exec(err);
-      const dm = /weft: debug on port (\d+)\n/.exec(err);
-      if (xm && dm) { child.stderr.off('data', check); resolve([Number(xm[1]), Number(dm[1])]); }
-    };
-    child.stderr.on('data', check);
-    child.once('exit', (code) => reject(new Error(`weft control exited with ${code}: ${err}`)));
-  });
-  return { xdsPort: x, debugPort: d, kill };
 }
 
 /** ~20 keep-alive clients sending back to back until stopped; a non-200 or an error is a failure. */
@@ -154,7 +127,7 @@ test('weft proxy on ADS (SotW): RDS, CDS, EDS and LDS changes under load with ze
   writeResourceFile(dir, 'endpoints.json', { resources: [assignment('a', [u.u1.port])] });
   writeResourceFile(dir, 'routes.json', { resources: [routeConfig('r1', { cluster: 'a' })] });
   writeResourceFile(dir, 'listeners.json', { resources: [listener('l1', 0, 'r1')] });
-  const control = await startControlOn(t, dir);
+  const control = await startControl(t, dir);
   const proxy = await startProxyProcess(t, bootstrap(control.xdsPort, 'GRPC'));
   // Port 0 in the resource (no reserved port to race for); updates of the same address keep the bound socket.
   const port = proxy.ports.get('l1')!;
@@ -203,7 +176,7 @@ test('weft proxy on ADS (SotW): RDS, CDS, EDS and LDS changes under load with ze
     await control.kill();
     await l.reach('u3', 100);
     writeResourceFile(dir, 'endpoints.json', { resources: [assignment('a', [u.u2.port]), assignment('b', [u.u4.port])] });
-    await startControlOn(t, dir, control.xdsPort);
+    await startControl(t, dir, control.xdsPort);
     await l.reach('u4', 50, 40_000);
   } finally {
     await l.stop();
@@ -225,7 +198,7 @@ test('weft proxy on ADS (delta): initial config, an endpoint change, a NACK, a l
   const dir = tempDir(t);
   const u = await upstreams(t, ['u1', 'u2']);
   writeResourceFile(dir, 'all.json', { resources: [edsCluster('a'), assignment('a', [u.u1.port]), routeConfig('r1', { cluster: 'a' }), listener('l1', 0, 'r1')] });
-  const control = await startControlOn(t, dir);
+  const control = await startControl(t, dir);
   const proxy = await startProxyProcess(t, bootstrap(control.xdsPort, 'DELTA_GRPC'));
   const port = proxy.ports.get('l1')!;
   assert.ok(port > 0);
@@ -268,7 +241,7 @@ test('no control plane at start: the proxy goes LIVE after initial_fetch_timeout
   const port = proxy.ports.get('static')!;
   assert.equal((await request(port, { path: '/' })).status, 404, 'no routes yet: 404 NR');
   writeResourceFile(dir, 'all.json', { resources: [edsCluster('a'), assignment('a', [u.u1.port]), routeConfig('r1', { cluster: 'a' })] });
-  await startControlOn(t, dir, xdsPort);
+  await startControl(t, dir, xdsPort);
   const until = Date.now() + 40_000;
   let r = await request(port, { path: '/' });
   while (r.status !== 200 && Date.now() < until) {

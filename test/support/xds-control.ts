@@ -22,6 +22,8 @@ export interface ControlProcess {
   waitForLog(re: RegExp, from?: number, ms?: number): Promise<void>;
   /** GET a debug path, parsed as JSON. */
   debug(path: string): Promise<unknown>;
+  /** Kills the process (SIGKILL) and waits for it to exit; it can be started again on the same xdsPort. */
+  kill(): Promise<void>;
 }
 
 /** A fresh temporary directory, removed after the test. */
@@ -40,15 +42,19 @@ export function writeResourceFile(dir: string, name: string, content: unknown): 
   renameSync(tmp, path);
 }
 
-/** Starts `weft control --xds-dir dir` on ports 0 (debounce 20 ms) and waits until both ports are bound. */
-export async function startControl(t: TestContext, dir: string): Promise<ControlProcess> {
+/**
+ * Starts `weft control --xds-dir dir` (debounce 20 ms) with ADS on `xdsPort` (0: any free port; a given port
+ * restarts a killed control plane where its clients reconnect) and waits until both ports are bound.
+ */
+export async function startControl(t: TestContext, dir: string, xdsPort = 0): Promise<ControlProcess> {
   const cli = new URL('../../src/cli/weft.ts', import.meta.url).pathname;
-  const child = spawn(process.execPath, [cli, 'control', '--xds-dir', dir, '--xds-port', '0', '--debug-port', '0', '--host', '127.0.0.1', '--debounce-ms', '20'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'control', '--xds-dir', dir, '--xds-port', String(xdsPort), '--debug-port', '0', '--host', '127.0.0.1', '--debounce-ms', '20'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  t.after(async () => {
+  const kill = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
-  });
+  };
+  t.after(kill);
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (s: string) => { err += s; });
@@ -74,6 +80,7 @@ export async function startControl(t: TestContext, dir: string): Promise<Control
       }
     },
     debug: (path: string) => getJson(ports[1], path),
+    kill,
   };
 }
 
