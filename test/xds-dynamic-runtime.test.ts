@@ -26,6 +26,7 @@ import { RouteDiscovery } from '../src/proxy/dynamic/route-discovery.ts';
 import { ListenerDiscovery } from '../src/proxy/dynamic/listener-discovery.ts';
 import { TYPE_CLUSTER, TYPE_ENDPOINT, TYPE_LISTENER, TYPE_ROUTE, type Subscriptions } from '../src/proxy/dynamic/subscriptions.ts';
 import { request, startEchoUpstream, startH2Upstream, startHttpUpstream, statValue, waitFor, type EchoUpstream } from './support/harness.ts';
+import { keepAliveLoad } from './support/keepalive-load.ts';
 import https from 'node:https';
 import { createTestPki } from './support/test-pki.ts';
 
@@ -87,37 +88,6 @@ async function dynamicProxy(t: TestContext, staticYaml = 'static_resources: {}')
   };
 }
 
-/** ~20 keep-alive clients sending requests back to back until stopped; every non-200 or error is a failure. */
-function load(port: () => number, concurrency = 20) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const failures: string[] = [];
-  const seen = new Map<string, number>();
-  let stopped = false;
-  let total = 0;
-  const worker = async (): Promise<void> => {
-    while (!stopped) {
-      try {
-        const r = await request(port(), { agent, path: '/' });
-        total++;
-        if (r.status !== 200) failures.push(`${r.status} ${r.body.trim()}`);
-        else { const u = String(r.headers['x-upstream']); seen.set(u, (seen.get(u) ?? 0) + 1); }
-      } catch (e) {
-        failures.push(String(e));
-      }
-    }
-  };
-  const done = Promise.all(Array.from({ length: concurrency }, worker));
-  return {
-    failures, seen,
-    get total() { return total; },
-    /** Waits until `n` more responses came from upstream `name`. */
-    async reach(name: string, n = 20): Promise<void> {
-      const base = seen.get(name) ?? 0;
-      await waitFor(() => (seen.get(name) ?? 0) >= base + n, `traffic to ${name}`, 10_000);
-    },
-    async stop(): Promise<void> { stopped = true; await done; agent.destroy(); },
-  };
-}
 
 test('an RDS listener warms until its routes arrive; an EDS cluster until its endpoints arrive; unknown clusters are 503 NC', async (t) => {
   const d = await dynamicProxy(t);
@@ -163,7 +133,7 @@ test('routes, clusters, weights, endpoints and listener chains change under cont
   await d.lds([rdsListener('l1', 'r1')]);
   await d.rds([routeConfig('r1', { route: { cluster: 'a' } })]);
   const port = d.port('l1');
-  const l = load(() => port);
+  const l = keepAliveLoad(() => port);
   try {
     await l.reach('u1');
     // EDS: add a new upstream, then remove the old one.

@@ -12,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { request, startEchoUpstream, startProxyProcess, waitFor, type EchoUpstream } from './support/harness.ts';
 import { getJson, startControl, tempDir, writeResourceFile } from './support/xds-control.ts';
+import { keepAliveLoad } from './support/keepalive-load.ts';
 
 const T = 'type.googleapis.com/envoy.';
 const HCM = `${T}extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`;
@@ -54,37 +55,6 @@ static_resources:
 `;
 }
 
-/** ~20 keep-alive clients sending back to back until stopped; a non-200 or an error is a failure. */
-function load(port: number, concurrency = 20) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const failures: string[] = [];
-  const seen = new Map<string, number>();
-  let stopped = false;
-  let total = 0;
-  const worker = async (): Promise<void> => {
-    while (!stopped) {
-      try {
-        const r = await request(port, { agent, path: '/' });
-        total++;
-        if (r.status !== 200) failures.push(`${r.status} ${r.body.trim()}`);
-        else { const u = String(r.headers['x-upstream']); seen.set(u, (seen.get(u) ?? 0) + 1); }
-      } catch (e) {
-        failures.push(String(e));
-      }
-    }
-  };
-  const done = Promise.all(Array.from({ length: concurrency }, worker));
-  return {
-    failures, seen,
-    get total() { return total; },
-    /** Waits until `n` more responses came from upstream `name`. */
-    async reach(name: string, n = 20, ms = 15_000): Promise<void> {
-      const base = seen.get(name) ?? 0;
-      await waitFor(() => (seen.get(name) ?? 0) >= base + n, `traffic to ${name} (seen ${JSON.stringify([...seen])}, failures ${failures.slice(0, 3).join('; ')})`, ms);
-    },
-    async stop(): Promise<void> { stopped = true; await done; agent.destroy(); },
-  };
-}
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -132,7 +102,7 @@ test('weft proxy on ADS (SotW): RDS, CDS, EDS and LDS changes under load with ze
   // Port 0 in the resource (no reserved port to race for); updates of the same address keep the bound socket.
   const port = proxy.ports.get('l1')!;
   assert.ok(port > 0, 'the LDS listener is bound before the proxy reports ready');
-  const l = load(port);
+  const l = keepAliveLoad(port);
   try {
     await l.reach('u1');
     // CDS: a new cluster; RDS: weights shift to it.
@@ -202,7 +172,7 @@ test('weft proxy on ADS (delta): initial config, an endpoint change, a NACK, a l
   const proxy = await startProxyProcess(t, bootstrap(control.xdsPort, 'DELTA_GRPC'));
   const port = proxy.ports.get('l1')!;
   assert.ok(port > 0);
-  const l = load(port, 10);
+  const l = keepAliveLoad(port, 10);
   try {
     await l.reach('u1');
     writeResourceFile(dir, 'all.json', { resources: [edsCluster('a'), assignment('a', [u.u2.port]), routeConfig('r1', { cluster: 'a' }), listener('l1', 0, 'r1')] });
