@@ -17,7 +17,7 @@ export interface NginxInstance {
 /** Upstream serving the files of `root` (the benchmark's 1 KiB object). */
 export function nginxStaticConfig(inst: NginxInstance, root: string): string {
   const site = `root ${root};\n    location / { }`;
-  return common(inst, `
+  return nginxCommonConfig(inst, `
   server {
     listen 127.0.0.1:${inst.h1Port};
     ${site}
@@ -47,7 +47,7 @@ function proxyUpstream(upstreamPort: number): string {
 /** Reverse proxy to `upstreamPort` on loopback, reusing upstream connections (HTTP/1.1 keep-alive). */
 export function nginxProxyConfig(inst: NginxInstance, upstreamPort: number): string {
   const site = PROXY_SITE;
-  return common(inst, `${proxyUpstream(upstreamPort)}
+  return nginxCommonConfig(inst, `${proxyUpstream(upstreamPort)}
   server {
     listen 127.0.0.1:${inst.h1Port};
     ${site}
@@ -60,7 +60,7 @@ export function nginxProxyConfig(inst: NginxInstance, upstreamPort: number): str
 
 /** nginx terminating TLS on `inst.h1Port` and proxying to the HTTP upstream with keep-alive (bench:l4). */
 export function nginxTlsProxyConfig(inst: NginxInstance, upstreamPort: number, certFile: string, keyFile: string): string {
-  return common(inst, `${proxyUpstream(upstreamPort)}
+  return nginxCommonConfig(inst, `${proxyUpstream(upstreamPort)}
   server {
     listen 127.0.0.1:${inst.h1Port} ssl;
     # nginx 1.22 defaults to TLSv1–TLSv1.2; Weft (Node) offers TLS 1.2–1.3: compare the same TLS 1.3 handshake.
@@ -76,7 +76,8 @@ export function nginxArgs(inst: NginxInstance, confFile: string): string[] {
   return ['-c', confFile, '-p', inst.prefix, '-e', `${inst.prefix}/error.log`, '-g', 'daemon off;'];
 }
 
-function common(inst: NginxInstance, servers: string): string {
+/** The settings every bench nginx shares (one worker, its own prefix, keep-alive for the whole run) around `servers`. */
+export function nginxCommonConfig(inst: Pick<NginxInstance, 'prefix'>, servers: string): string {
   const p = inst.prefix;
   return `# written by bench/lib/nginx-conf.ts
 worker_processes 1;

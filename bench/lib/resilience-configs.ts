@@ -3,7 +3,7 @@
  * for the bare router and for the router behind the resilience filters, and an nginx with three upstream
  * endpoints of which one answers a share of requests with 503.
  */
-import type { NginxInstance } from './nginx-conf.ts';
+import { nginxCommonConfig, type NginxInstance } from './nginx-conf.ts';
 
 /** What one Weft bootstrap of the benchmark enables. */
 export interface ResilienceBootstrapOptions {
@@ -99,29 +99,13 @@ static_resources:
  */
 export function nginxFlakyUpstreamsConfig(inst: Pick<NginxInstance, 'prefix'>, goodPorts: readonly number[], flakyPort: number,
   failPercent: number, root: string): string {
-  const p = inst.prefix;
   const good = goodPorts.map((port) => `
   server {
     listen 127.0.0.1:${port};
     root ${root};
     location / { }
   }`).join('');
-  return `# written by bench/lib/resilience-configs.ts
-worker_processes 1;
-pid ${p}/nginx.pid;
-error_log ${p}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  default_type application/octet-stream;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_temp_path ${p}/client_body;
-  proxy_temp_path ${p}/proxy;
-  fastcgi_temp_path ${p}/fastcgi;
-  uwsgi_temp_path ${p}/uwsgi;
-  scgi_temp_path ${p}/scgi;
-  split_clients "\${request_id}" $bench_fail {
+  return nginxCommonConfig(inst, `  split_clients "\${request_id}" $bench_fail {
     ${failPercent}% 1;
     * 0;
   }${good}
@@ -131,7 +115,5 @@ http {
     location / {
       if ($bench_fail) { return 503; }
     }
-  }
-}
-`;
+  }`);
 }
