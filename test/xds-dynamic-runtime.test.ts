@@ -25,7 +25,7 @@ import { ClusterDiscovery } from '../src/proxy/dynamic/cluster-discovery.ts';
 import { RouteDiscovery } from '../src/proxy/dynamic/route-discovery.ts';
 import { ListenerDiscovery } from '../src/proxy/dynamic/listener-discovery.ts';
 import { TYPE_CLUSTER, TYPE_ENDPOINT, TYPE_LISTENER, TYPE_ROUTE, type Subscriptions } from '../src/proxy/dynamic/subscriptions.ts';
-import { request, startEchoUpstream, startH2Upstream, startHttpUpstream, statValue, waitFor, type EchoUpstream } from './support/harness.ts';
+import { request, startEchoUpstream, startH2Upstream, startHttpUpstream, startTcpUpstream, statValue, waitFor, type EchoUpstream } from './support/harness.ts';
 import { keepAliveLoad } from './support/keepalive-load.ts';
 import https from 'node:https';
 import { createTestPki } from './support/test-pki.ts';
@@ -568,4 +568,35 @@ test('a retiring HTTP/2 cluster: a request queued on a session still connecting,
   assert.equal(await queued, '200');
   // A retry (or any request still holding the retired version) gets a session that closes after it.
   assert.equal(await send(), '200');
+});
+
+test('an updated tcp_proxy listener: old sessions keep flowing through the drain time, then are closed; new ones get the new config', async (t) => {
+  const echo = await startTcpUpstream(t, (s) => s.pipe(s));
+  const d = await dynamicProxy(t, JSON.stringify({ static_resources: { clusters: [{
+    name: 'echo', connect_timeout: '1s',
+    load_assignment: { cluster_name: 'echo', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: echo.port } } } }] }] },
+  }] } }));
+  d.listeners.drainTimeMs = 400;
+  const tcpListener = (statPrefix: string) => decoded(ListenerSchema, {
+    name: 'tcp', address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+    filter_chains: [{ filters: [{ name: 'tcp', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: statPrefix, cluster: 'echo' } }] }],
+  }, (m) => m.name);
+  assert.equal(await d.lds([tcpListener('v1')]), null);
+  const port = d.port('tcp');
+  const old = net.connect(port, '127.0.0.1');
+  t.after(() => old.destroy());
+  const echoOnce = async (s: net.Socket, text: string): Promise<string> => {
+    s.write(text);
+    return await new Promise<string>((resolve) => s.once('data', (b: Buffer) => resolve(b.toString())));
+  };
+  assert.equal(await echoOnce(old, 'before'), 'before');
+  assert.equal(await d.lds([tcpListener('v2')]), null);
+  assert.equal(d.port('tcp'), port, 'updated in place');
+  assert.equal(await echoOnce(old, 'during'), 'during', 'the old session keeps flowing during the drain time');
+  const closed = new Promise<void>((resolve) => old.once('close', () => resolve()));
+  await closed; // closed by the proxy once the drain time (400 ms) is over
+  const fresh = net.connect(port, '127.0.0.1');
+  t.after(() => fresh.destroy());
+  assert.equal(await echoOnce(fresh, 'after'), 'after');
+  await waitFor(() => statValue(d.proxy, 'tcp.v2.downstream_cx_total') === 1, 'the new session counted under the new config');
 });

@@ -170,7 +170,7 @@ export class ListenerDiscovery {
     d.warming = null;
     const active = d.active;
     if (active !== null && bound === null) {
-      active.listener.update(v.config);
+      active.listener.update(v.config, this.drainTimeMs);
       d.active = { ...v, listener: active.listener };
       this.log(`lds: listener "${name}" updated in place`);
       return;

@@ -48,6 +48,8 @@ class Generation {
   /** Connections accepted under this generation and still open. */
   connections = 0;
   retired = false;
+  /** After an update: when the drain time is over, what is still open on this generation is closed. */
+  drainTimer: NodeJS.Timeout | null = null;
   constructor(config: ListenerConfig) {
     this.config = config;
     this.chains = config.chains.map((c) => new ChainRuntime(c));
@@ -145,10 +147,12 @@ export class ActiveListener {
    * An LDS update at the same address: new connections get `config`. Idle plaintext HTTP/1.1 keep-alive
    * connections take it too (their next request is served by it); other connections keep the old config and
    * drain-close (HTTP/1.1 `connection: close` after the current response, HTTP/2 GOAWAY), so none is reset
-   * and no request in flight fails. The old generation's TLS contexts and access logs are released
-   * once its last connection closes.
+   * and no request in flight fails. Connections that do not end by themselves within `drainTimeMs` (Envoy's
+   * drain time; TCP proxy sessions have no way to be asked to leave) are closed then, as Envoy closes what is
+   * left on a drained listener. The old generation's TLS contexts and access logs are released once its last
+   * connection closes.
    */
-  update(config: ListenerConfig): void {
+  update(config: ListenerConfig, drainTimeMs = 600_000): void {
     const old = this.gen;
     const gen = new Generation(config);
     if (this.lstats !== undefined) this.startTls(gen);
@@ -161,7 +165,17 @@ export class ActiveListener {
       for (const conn of c.h1) this.adoptIdle(conn, gen);
     }
     if (old.connections === 0) this.releaseLogged(old);
-    else this.retired.add(old);
+    else {
+      this.retired.add(old);
+      old.drainTimer = setTimeout(() => this.closeGeneration(old), drainTimeMs);
+      old.drainTimer.unref();
+    }
+  }
+
+  /** The drain time of a retired generation is over: closes its connections still open. */
+  private closeGeneration(gen: Generation): void {
+    gen.drainTimer = null;
+    for (const s of this.sockets) if (this.conns.get(s)?.gen === gen) s.destroy();
   }
 
   /**
@@ -193,6 +207,7 @@ export class ActiveListener {
   /** Closes what a retired generation held (TLS contexts, access log files). */
   private async release(gen: Generation): Promise<void> {
     this.retired.delete(gen);
+    if (gen.drainTimer !== null) { clearTimeout(gen.drainTimer); gen.drainTimer = null; }
     for (const c of gen.chains) c.tls?.close();
     await Promise.all(loggersOf(gen.config).map((l) => l.close()));
   }
