@@ -39,7 +39,7 @@ export interface ProxyCommandOptions { adminPort?: number }
 export async function runProxy(file: string, opts: ProxyCommandOptions): Promise<number> {
   let proxy: Proxy;
   try {
-    proxy = await Proxy.start(loadBootstrapFile(file));
+    proxy = Proxy.create(loadBootstrapFile(file));
   } catch (e) {
     if (e instanceof ConfigError) return reportConfigError(e, file);
     process.stderr.write(`weft: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -50,11 +50,20 @@ export async function runProxy(file: string, opts: ProxyCommandOptions): Promise
     await Promise.race([Promise.all([proxy.close(), admin?.close()]), new Promise((r) => setTimeout(r, 2000).unref())]);
     process.exit(code);
   };
+  // As Envoy: the admin server answers first (/ready: 503 while the proxy initializes, e.g. waits for
+  // its initial xDS fetch), then clusters warm and listeners bind.
   try {
     admin = await startAdmin(proxy, opts.adminPort, () => void quit(0));
   } catch (e) {
     process.stderr.write(`weft: admin: ${e instanceof Error ? e.message : String(e)}\n`);
     await proxy.close();
+    return 1;
+  }
+  try {
+    await proxy.initialize();
+  } catch (e) {
+    process.stderr.write(`weft: ${e instanceof Error ? e.message : String(e)}\n`);
+    await admin?.close();
     return 1;
   }
   for (const l of proxy.listeners) process.stderr.write(`weft: listener ${l.config.name} on ${l.config.host}:${l.boundPort}\n`);

@@ -31,6 +31,9 @@ import { closeRateLimitChannels } from './filters/http/ratelimit/ratelimit-clien
 export const WEFT_VERSION = '0.1.0';
 
 /** Everything compiled from one bootstrap, before anything is bound. */
+/** Options of Proxy.start/create (tests shorten the ADS client's backoff and capture its log). */
+export interface ProxyStartOptions { xdsLog?: (line: string) => void; xdsBackoff?: { baseMs: number; maxMs: number } }
+
 export interface CompiledBootstrap {
   bootstrap: Bootstrap;
   clusters: ClusterConfig[];
@@ -39,6 +42,8 @@ export interface CompiledBootstrap {
   dynamic: DynamicResourcesConfig | null;
   /** `static_resources.secrets`: TLS contexts of static and dynamic resources name them. */
   secrets: StaticSecrets;
+  /** `cluster_manager.local_cluster_name` and `node.locality` (zone-aware routing), null when unset. */
+  localCluster: ReturnType<typeof compileLocalCluster>;
 }
 
 /**
@@ -59,7 +64,7 @@ export function compileBootstrap(bootstrap: Bootstrap, stats: StatsStore, cluste
     names.add(cc.name);
     clusters.push(cc);
   });
-  compileLocalCluster(bootstrap, names);
+  const localCluster = compileLocalCluster(bootstrap, names);
   const dynamic = compileDynamicResources(bootstrap, clusters);
   const edsCluster = clusters.findIndex((c) => c.type === 'EDS');
   if (edsCluster !== -1 && dynamic === null) {
@@ -81,7 +86,7 @@ export function compileBootstrap(bootstrap: Bootstrap, stats: StatsStore, cluste
     addrs.set(key, p);
     listeners.push(lc);
   });
-  return { bootstrap, clusters, listeners, dynamic, secrets };
+  return { bootstrap, clusters, listeners, dynamic, secrets, localCluster };
 }
 
 export class Proxy {
@@ -118,7 +123,17 @@ export class Proxy {
    * warm, then CDS/EDS and LDS/RDS are fetched (each phase bounded by its initial_fetch_timeout), then the
    * static listeners bind and the proxy is LIVE.
    */
-  static async start(bootstrap: Bootstrap, opts: { xdsLog?: (line: string) => void; xdsBackoff?: { baseMs: number; maxMs: number } } = {}): Promise<Proxy> {
+  static async start(bootstrap: Bootstrap, opts: ProxyStartOptions = {}): Promise<Proxy> {
+    const p = Proxy.create(bootstrap, opts);
+    await p.initialize();
+    return p;
+  }
+
+  /**
+   * Compiles `bootstrap` into a proxy that is not started yet (state PRE_INITIALIZING: the admin server can
+   * already answer, /ready says not ready); initialize() starts it. Throws ConfigError; nothing is bound.
+   */
+  static create(bootstrap: Bootstrap, opts: ProxyStartOptions = {}): Proxy {
     const p = new Proxy();
     const relay = new SubscriptionRelay();
     const rds = bootstrap.dynamicResources === undefined ? undefined
@@ -127,7 +142,22 @@ export class Proxy {
     p.bootstrap = bootstrap;
     p.staticListeners = compiled.listeners;
     p.secrets = compiled.secrets;
-    const local = compileLocalCluster(bootstrap, new Set(compiled.clusters.map((c) => c.name)));
+    p.pending = { compiled, rds, relay, opts };
+    return p;
+  }
+
+  /** What create() compiled for initialize(). */
+  private pending: { compiled: CompiledBootstrap; rds: RouteDiscovery | undefined; relay: SubscriptionRelay; opts: ProxyStartOptions } | null = null;
+
+  /** Starts what create() compiled (see start()); on any error nothing stays bound. */
+  async initialize(): Promise<void> {
+    const pending = this.pending;
+    if (pending === null) throw new Error('initialize() runs once, after create()');
+    this.pending = null;
+    const { compiled, rds, relay, opts } = pending;
+    const p = this;
+    const bootstrap = compiled.bootstrap;
+    const local = compiled.localCluster;
     if (local !== null) p.clusterManager.setLocalCluster(local.name, local.locality);
     for (const c of compiled.clusters) p.clusterManager.add(c);
     try {
@@ -149,7 +179,6 @@ export class Proxy {
       throw e;
     }
     p.state = 'LIVE';
-    return p;
   }
 
   /** The port a listener got (useful with port 0). */
