@@ -174,7 +174,7 @@ test('local rate limit: exact counts, 429 with RL, x-ratelimit headers, stats', 
   assert.equal(statValue(proxy, 'lrl.http_local_rate_limit.enforced'), 7);
 });
 
-test('local rate limit: per-route and per-virtual-host buckets; enabled but not enforced only counts', async (t) => {
+test('local rate limit: per-route and per-virtual-host buckets replace the filter bucket', async (t) => {
   const up = await startEchoUpstream(t, 'a');
   const perRoute = (prefix: string, tokens: number, indent: string) => `
 ${indent}envoy.filters.http.local_ratelimit:
@@ -213,6 +213,25 @@ ${indent}  filter_enforced: { default_value: { numerator: 100 } }`;
   assert.equal(statValue(proxy, 'vhost.http_local_rate_limit.ok'), 3);
   assert.equal(statValue(proxy, 'free.http_local_rate_limit.enabled'), 0);
   assert.equal(statValue(proxy, 'shadow.http_local_rate_limit.enabled'), 0, 'routes with their own config do not use the filter bucket');
+});
+
+test('local rate limit: enabled but not enforced passes every request, counts, and marks the limited ones upstream', async (t) => {
+  const up = await startEchoUpstream(t, 'a');
+  const proxy = await startProxy(t, bootstrap(up.port, `
+                  - name: envoy.filters.http.local_ratelimit
+                    typed_config:
+                      "@type": ${LRL}
+                      stat_prefix: shadow
+                      token_bucket: { max_tokens: 2, fill_interval: 3600s }
+                      filter_enabled: { default_value: { numerator: 100 } }
+                      request_headers_to_add_when_not_enforced: [{ header: { key: x-would-limit, value: "1" } }]`));
+  const rs = await requestMany(proxy.listenerPort('main'), 5, () => ({ path: '/' }), 1);
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 200, 200], 'filter_enforced defaults to 0 %');
+  assert.deepEqual(up.requests.map((r) => r.headers['x-would-limit']), [undefined, undefined, '1', '1', '1']);
+  assert.equal(statValue(proxy, 'shadow.http_local_rate_limit.enabled'), 5);
+  assert.equal(statValue(proxy, 'shadow.http_local_rate_limit.ok'), 2);
+  assert.equal(statValue(proxy, 'shadow.http_local_rate_limit.rate_limited'), 3);
+  assert.equal(statValue(proxy, 'shadow.http_local_rate_limit.enforced'), 0);
 });
 
 test('filters: bad config is rejected with the field path', async (t) => {

@@ -17,7 +17,7 @@ import { rateLimitChannels } from '../src/proxy/filters/http/ratelimit/ratelimit
 import { HostSet } from '../src/proxy/upstream/host.ts';
 import { loadRateLimitConfig } from '../src/ratelimit/config.ts';
 import {
-  H2_CLUSTER, keepAliveAgent, listenerBootstrap, request, startEchoUpstream, startHttpUpstream, startProxy, startProxyProcess, statValue, waitFor,
+  H2_CLUSTER, keepAliveAgent, listenerBootstrap, request, startEchoUpstream, startHttpUpstream, startProxy, startProxyProcess, statFromText, statValue, waitFor,
   type SimpleResponse,
 } from './support/harness.ts';
 import { runCli, skip, startRateLimit, startRedis, tempDir, type RateLimitProcess, type RedisServer } from './support/ratelimit.ts';
@@ -168,11 +168,6 @@ async function adminStats(port: number): Promise<string> {
   return (await request(port, { path: '/stats' })).body;
 }
 
-function stat(text: string, name: string): number {
-  const m = new RegExp(`^${name.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(text);
-  return m === null ? 0 : Number(m[1]);
-}
-
 test('exactly N of M requests pass a global limit shared by two proxy processes and two service replicas through one Redis', { skip }, async (t) => {
   await awayFromWindowEdge();
   const dir = tempDir(t);
@@ -200,12 +195,13 @@ test('exactly N of M requests pass a global limit shared by two proxy processes 
   }
   assert.equal(backend.requests.length, N, 'limited requests never reach the upstream');
   const [sa, sb] = await Promise.all([adminStats(pA.adminPort), adminStats(pB.adminPort)]);
-  assert.equal(stat(sa, 'cluster.backend.ratelimit.ok') + stat(sb, 'cluster.backend.ratelimit.ok'), N);
-  assert.equal(stat(sa, 'cluster.backend.ratelimit.over_limit') + stat(sb, 'cluster.backend.ratelimit.over_limit'), M - N);
-  assert.ok(stat(sa, 'cluster.backend.ratelimit.ok') + stat(sa, 'cluster.backend.ratelimit.over_limit') === M / 2);
+  assert.equal(statFromText(sa, 'cluster.backend.ratelimit.ok') + statFromText(sb, 'cluster.backend.ratelimit.ok'), N);
+  assert.equal(statFromText(sa, 'cluster.backend.ratelimit.over_limit') + statFromText(sb, 'cluster.backend.ratelimit.over_limit'), M - N);
+  assert.ok(statFromText(sa, 'cluster.backend.ratelimit.ok') + statFromText(sa, 'cluster.backend.ratelimit.over_limit') === M / 2);
   // The service's own stats (summed over both replicas) agree.
-  const svc = (await request(rlsA.debugPort, { path: '/stats' })).body + (await request(rlsB.debugPort, { path: '/stats' })).body;
-  const sum = (name: string): number => [...svc.matchAll(new RegExp(`^${name.replace(/\./g, '\\.')}: (\\d+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
+  // Each replica served one proxy's 10 requests, so each lists the limit's stats.
+  const [svcA, svcB] = await Promise.all([adminStats(rlsA.debugPort), adminStats(rlsB.debugPort)]);
+  const sum = (name: string): number => statFromText(svcA, name) + statFromText(svcB, name);
   assert.equal(sum('ratelimit.service.rate_limit.weft-test.generic_key_shared.within_limit'), N);
   assert.equal(sum('ratelimit.service.rate_limit.weft-test.generic_key_shared.over_limit'), M - N);
 });
@@ -438,7 +434,7 @@ test('a cluster_header naming no cluster skips the filter: no stats per header v
   const { rls, backendPort } = await setupService(t);
   const proxy = await startProxy(t, proxyBootstrap(backendPort, rls.grpcPort));
   const port = proxy.listenerPort('main');
-  const serviceCalls = async (): Promise<number> => stat((await request(rls.debugPort, { path: '/stats' })).body, 'ratelimit.service.call.should_rate_limit.total');
+  const serviceCalls = async (): Promise<number> => statFromText((await request(rls.debugPort, { path: '/stats' })).body, 'ratelimit.service.call.should_rate_limit.total');
   const countersBefore = proxy.stats.counters.size;
   const callsBefore = await serviceCalls();
   for (let i = 0; i < 30; i++) {

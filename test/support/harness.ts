@@ -178,9 +178,77 @@ export const H2_CLUSTER = `      typed_extension_protocol_options:
           "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
           explicit_http_config: { http2_protocol_options: {} }`;
 
-/** A counter's or gauge's current value by full name (0 when it does not exist yet). */
+/**
+ * A counter's or gauge's current value by full name. Throws for a name the proxy has not created, listing the
+ * closest names it has: a misspelt or wrongly scoped name must fail the test, not read 0 and pass `=== 0`.
+ */
 export function statValue(proxy: Proxy, name: string): number {
+  const v = proxy.stats.counters.get(name)?.value ?? proxy.stats.gauges.get(name)?.value;
+  if (v !== undefined) return v;
+  if (proxy.stats.histograms.has(name)) throw new Error(`stat '${name}' is a histogram, not a counter or gauge`);
+  const lazy = LAZY_STATS.some((re) => re.test(name)) ? ' (created on first use: use statValueOrZero)' : '';
+  throw new Error(unknownStat(name, statNames(proxy)) + lazy);
+}
+
+/**
+ * For stats Envoy also creates lazily, on first use (per-status `upstream_rq_503`): the value, or 0 when the
+ * stat does not exist yet, meaning "never happened". Only names matching LAZY_STATS are accepted, so this is
+ * no way around statValue's check for other stats.
+ */
+export function statValueOrZero(proxy: Proxy, name: string): number {
+  if (!LAZY_STATS.some((re) => re.test(name))) {
+    throw new Error(`statValueOrZero('${name}'): not a stat created lazily (LAZY_STATS in test/support/harness.ts); use statValue`);
+  }
   return proxy.stats.counters.get(name)?.value ?? proxy.stats.gauges.get(name)?.value ?? 0;
+}
+
+/** Stats Weft creates on first use, as Envoy does (see statValueOrZero). */
+export const LAZY_STATS: readonly RegExp[] = [
+  // Per-status counters (Envoy's CodeStats). Weft creates the `upstream_rq_<N>xx` classes up front.
+  /^cluster\..+\.upstream_rq_[1-5]\d\d$/,
+  // The ratelimit filter's counters of a route's target cluster: on the first request routed to it.
+  /^cluster\..+\.ratelimit\.(?:ok|over_limit|error|failure_mode_allowed)$/,
+];
+
+/** Names of every counter, gauge and histogram of `proxy`, for unknown-name messages. */
+function statNames(proxy: Proxy): string[] {
+  return [...proxy.stats.counters.keys(), ...proxy.stats.gauges.keys(), ...proxy.stats.histograms.keys()];
+}
+
+/** "no stat named X; closest: ..." with the (up to 5) existing names nearest by edit distance. */
+function unknownStat(name: string, existing: readonly string[]): string {
+  const near = existing.map((n) => [editDistance(name, n), n] as const)
+    .sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1)).slice(0, 5).map(([, n]) => n);
+  return `no stat named '${name}' (of ${existing.length}); closest: ${near.join(', ') || 'none'}`;
+}
+
+/** Levenshtein distance (two rows). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * A counter's or gauge's value from the text of a `/stats` page (a child proxy's admin, the rate limit
+ * service's debug port); throws like statValue for a name the page does not list.
+ */
+export function statFromText(text: string, name: string): number {
+  const lines = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(': ');
+    if (i > 0) lines.set(line.slice(0, i), line.slice(i + 2));
+  }
+  const v = lines.get(name);
+  if (v === undefined) throw new Error(unknownStat(name, [...lines.keys()]));
+  if (!/^-?\d+$/.test(v)) throw new Error(`stat '${name}' is not a counter or gauge: ${v}`);
+  return Number(v);
 }
 
 /** A port nothing listens on (bound, then closed), for dead-upstream tests. */
