@@ -23,7 +23,12 @@ function setup(fields: MessageInitShape<typeof OutlierDetectionSchema>, hostCoun
   const clock = { now: 0 };
   let changes = 0;
   const det = new OutlierDetector(config, { hosts: () => hosts, onHealthChanged: () => { changes++; } }, stats.scope('cluster.c.'), () => clock.now);
-  const stat = (name: string) => stats.counters.get(`cluster.c.outlier_detection.${name}`)?.value ?? stats.gauges.get(`cluster.c.outlier_detection.${name}`)?.value ?? 0;
+  const stat = (name: string): number => {
+    const full = `cluster.c.outlier_detection.${name}`;
+    const v = stats.counters.get(full)?.value ?? stats.gauges.get(full)?.value;
+    if (v === undefined) throw new Error(`no stat ${full}`); // a misspelt name must not read as 0
+    return v;
+  };
   /** Reports `total` results for host i, `failed` of them 503 (0 = local-origin errors when `local`). */
   const traffic = (i: number, total: number, failed: number, local = false) => {
     for (let k = 0; k < total; k++) det.report(hosts[i], k < failed ? (local ? 0 : 503) : 200);
