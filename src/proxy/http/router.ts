@@ -40,14 +40,23 @@ export interface UpstreamCluster {
 
 export interface ClusterLookup { get(name: string): UpstreamCluster | undefined }
 
-/** Route and per-try timeouts share one deadline list per distinct duration (and kind). */
-const timeoutLists = new Map<string, DeadlineList>();
-function timeoutList(ms: number, kind = 'route_timeout'): DeadlineList {
-  const key = `${kind}:${ms}`;
-  let l = timeoutLists.get(key);
-  if (l === undefined) { l = new DeadlineList(ms, kind); timeoutLists.set(key, l); }
-  return l;
+/**
+ * Route and per-try timeouts share one deadline list per distinct duration, one map per kind keyed by the
+ * number (this runs for every request: a composite string key cost a concatenation and a hash each time).
+ */
+class TimeoutLists {
+  private readonly lists = new Map<number, DeadlineList>();
+  private readonly tag: string;
+  constructor(tag: string) { this.tag = tag; }
+  get(ms: number): DeadlineList {
+    let l = this.lists.get(ms);
+    if (l === undefined) { l = new DeadlineList(ms, this.tag); this.lists.set(ms, l); }
+    return l;
+  }
 }
+const routeTimeouts = new TimeoutLists('route_timeout');
+const perTryTimeouts = new TimeoutLists('per_try_timeout');
+const perTryIdleTimeouts = new TimeoutLists('per_try_idle_timeout');
 
 const lbCtx: LbContext = { hash: undefined };
 
@@ -288,9 +297,9 @@ export class Router implements UpstreamResponseHandler, DeadlineEntry {
   private requestSent(): void {
     if (this.done) return;
     const ms = this.timeoutMs;
-    if (ms > 0 && this.dlList === null) timeoutList(ms).add(this);
-    if (this.perTryTimeoutMs > 0) timeoutList(this.perTryTimeoutMs, 'per_try_timeout').add(this.perTry ??= new PerTryTimer(this, false));
-    if (this.perTryIdleTimeoutMs > 0) timeoutList(this.perTryIdleTimeoutMs, 'per_try_idle_timeout').add(this.perTryIdle ??= new PerTryTimer(this, true));
+    if (ms > 0 && this.dlList === null) routeTimeouts.get(ms).add(this);
+    if (this.perTryTimeoutMs > 0) perTryTimeouts.get(this.perTryTimeoutMs).add(this.perTry ??= new PerTryTimer(this, false));
+    if (this.perTryIdleTimeoutMs > 0) perTryIdleTimeouts.get(this.perTryIdleTimeoutMs).add(this.perTryIdle ??= new PerTryTimer(this, true));
   }
 
   // ---- request body ----

@@ -203,7 +203,7 @@ export class Cluster implements UpstreamCluster {
     }
     const up = pool.request(head, bodyLength, handler);
     if (this.retired) pool.drain();
-    if (up !== null) { res.requests++; res.publish(); }
+    if (up !== null) { res.requests++; res.publishRequests(); }
     return up;
   }
 
@@ -218,7 +218,7 @@ export class Cluster implements UpstreamCluster {
   onResult(host: Host, latencyMs: number, ok: boolean, outcome?: number): void {
     if (outcome !== undefined) this.outlier?.report(host, outcome);
     this.resources.requests--;
-    this.resources.publish();
+    this.resources.publishRequests();
     host.rqTotal++;
     if (ok) host.rqSuccess++;
     else host.rqError++;

@@ -167,4 +167,10 @@ export class ClusterResources {
     this.stats.remaining_rq.set(Math.max(0, this.limits.maxRequests - this.requests));
     this.stats.remaining_retries.set(Math.max(0, this.limits.maxRetries - this.retries));
   }
+
+  /** Refreshes `remaining_rq` only: what a request's start and end change (publish() sets every gauge). */
+  publishRequests(): void {
+    if (this.retired) return;
+    this.stats.remaining_rq.set(Math.max(0, this.limits.maxRequests - this.requests));
+  }
 }
