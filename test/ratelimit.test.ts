@@ -17,7 +17,7 @@ import { rateLimitChannels } from '../src/proxy/filters/http/ratelimit/ratelimit
 import { HostSet } from '../src/proxy/upstream/host.ts';
 import { loadRateLimitConfig } from '../src/ratelimit/config.ts';
 import {
-  H2_CLUSTER, keepAliveAgent, listenerBootstrap, request, startEchoUpstream, startHttpUpstream, startProxy, startProxyProcess, statFromText, statValue, waitFor,
+  H2_CLUSTER, deadPort, keepAliveAgent, listenerBootstrap, request, startEchoUpstream, startHttpUpstream, startProxy, startProxyProcess, statFromText, statValue, waitFor,
   type SimpleResponse,
 } from './support/harness.ts';
 import { runCli, skip, startRateLimit, startRedis, tempDir, type RateLimitProcess, type RedisServer } from './support/ratelimit.ts';
@@ -69,6 +69,8 @@ interface ProxyOptions {
   rlsTransport?: object;
   /** More endpoints (ports on 127.0.0.1) of the rate-limit cluster. */
   rlsMorePorts?: number[];
+  /** Cluster fields of the rate-limit cluster (6 spaces), e.g. outlier_detection. */
+  rlsClusterExtra?: string;
 }
 
 /** A bootstrap: routes with rate_limits to `backend`, the filter talking to cluster `ratelimit` (h2c). */
@@ -137,7 +139,7 @@ function proxyBootstrap(backendPort: number, rlsPort: number, o: ProxyOptions = 
     - name: ratelimit
       type: STATIC
       connect_timeout: 1s
-${H2_CLUSTER}${o.rlsTransport === undefined ? '' : `
+${H2_CLUSTER}${o.rlsClusterExtra ?? ''}${o.rlsTransport === undefined ? '' : `
       transport_socket: ${JSON.stringify(o.rlsTransport)}`}
       load_assignment:
         cluster_name: ratelimit
@@ -506,4 +508,25 @@ test('rate-limit channels: one per host, closed when the host leaves the cluster
   await proxy.close();
   await waitFor(() => a.open() === 0, 'the proxy\'s connection to the service to close');
   assert.equal(channels.size, 0);
+});
+
+test('outlier detection of the rate-limit cluster sees the calls: an unreachable host is ejected, calls go to the live one', { skip }, async (t) => {
+  await awayFromWindowEdge();
+  const { rls, backendPort } = await setupService(t);
+  const dead = await deadPort();
+  const proxy = await Proxy.start(parseBootstrapText(proxyBootstrap(backendPort, rls.grpcPort, {
+    rlsMorePorts: [dead],
+    rlsClusterExtra: `
+      outlier_detection: { consecutive_5xx: 2, interval: 60s, base_ejection_time: 60s, max_ejection_percent: 50 }`,
+  }), 'yaml', 'test.yaml'));
+  t.after(() => proxy.close());
+  const port = proxy.listenerPort('main');
+  // Round robin: every other call fails at the dead host (the request passes: failure_mode_deny is off).
+  for (let i = 0; i < 6; i++) assert.equal((await request(port, { path: '/unlimited' })).status, 200);
+  await waitFor(() => statValue(proxy, 'cluster.ratelimit.outlier_detection.ejections_enforced_total') === 1, 'the dead host ejected');
+  const allowedBefore = statValue(proxy, 'cluster.backend.ratelimit.failure_mode_allowed');
+  assert.ok(allowedBefore >= 2, `calls to the dead host failed open: ${allowedBefore}`);
+  for (let i = 0; i < 6; i++) assert.equal((await request(port, { path: '/unlimited' })).status, 200);
+  assert.equal(statValue(proxy, 'cluster.backend.ratelimit.failure_mode_allowed'), allowedBefore, 'after the ejection every call reaches the live service');
+  assert.ok(statValue(proxy, 'cluster.backend.ratelimit.ok') >= 9);
 });

@@ -32,6 +32,11 @@ export interface UpstreamCluster {
    * there was no response (connect failure, reset, timeout), undefined when the host is not to blame.
    */
   onResult(host: Host, latencyMs: number, ok: boolean, outcome?: number): void;
+  /**
+   * Feeds outlier detection with the outcome of an exchange made outside the cluster's pools (a gRPC call
+   * to the rate-limit service): the same meaning as onResult's `outcome`, no request accounting.
+   */
+  reportOutcome(host: Host, outcome: number): void;
   /** Takes a retry slot (circuit breaker max_retries / retry_budget); false when none is free (counted as retry overflow). */
   tryStartRetry(): boolean;
   /** Returns a slot taken by tryStartRetry. */

@@ -215,6 +215,10 @@ export class Cluster implements UpstreamCluster {
    * An upstream exchange ended. `outcome` (for outlier detection): the response status, 0 when there was no
    * response (connect failure, reset, timeout), undefined when the host is not to blame (downstream gone).
    */
+  reportOutcome(host: Host, outcome: number): void {
+    this.outlier?.report(host, outcome);
+  }
+
   onResult(host: Host, latencyMs: number, ok: boolean, outcome?: number): void {
     if (outcome !== undefined) this.outlier?.report(host, outcome);
     this.resources.requests--;

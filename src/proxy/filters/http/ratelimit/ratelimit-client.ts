@@ -1,7 +1,7 @@
 /**
  * The proxy's client of the rate-limit service: unary `ShouldRateLimit` calls over @grpc/grpc-js to a host the
  * service cluster's load balancer picks, so hosts its health checks fail (or its outlier detection ejected)
- * are skipped. The calls' outcomes are not reported to the cluster's outlier detection.
+ * are skipped. Each call's outcome feeds the cluster's outlier detection (see call()).
  *
  * Channels belong to the proxy (one RateLimitChannels per cluster manager, shared by every filter config):
  * one per (cluster, host), plaintext or TLS as the cluster's `transport_socket` says (CA and SAN
@@ -91,7 +91,14 @@ export class RateLimitChannels {
     if (host === null) return `no healthy host in rate-limit cluster "${cluster}"`;
     const ch = this.channel(cluster, c as ClusterView, host);
     if (typeof ch === 'string') return ch;
-    return ch.client.makeUnaryRequest(SHOULD_RATE_LIMIT_PATH, serializeRequest, deserializeResponse, req, { deadline: Date.now() + timeoutMs }, cb);
+    // Outlier detection of the rate-limit cluster sees each call: an answer is a success, a timeout a
+    // local-origin error, any other failure a 503; a call we cancelled (the client left) says nothing.
+    const done: RateLimitCallback = (err, res) => {
+      if (err === null) c.reportOutcome(host, 200);
+      else if (err.code !== grpc.status.CANCELLED) c.reportOutcome(host, err.code === grpc.status.DEADLINE_EXCEEDED ? 0 : 503);
+      cb(err, res);
+    };
+    return ch.client.makeUnaryRequest(SHOULD_RATE_LIMIT_PATH, serializeRequest, deserializeResponse, req, { deadline: Date.now() + timeoutMs }, done);
   }
 
   private channel(name: string, c: ClusterView, host: Host): Channel | string {
