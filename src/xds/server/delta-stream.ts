@@ -10,11 +10,10 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { ClientStatus } from './client-status.ts';
-import { encodeDeltaResponse, type EncodedMessage } from './response-encoding.ts';
-import { PUSH_ORDER, changedNames, isWildcardType, versionOfAll, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
+import { encodeDeltaResponse } from './response-encoding.ts';
+import { changedNames, isWildcardType, versionOfAll, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
 import { shortType } from './sotw-stream.ts';
-import { snapshotForClient } from './client-compat.ts';
-import { StreamWriter } from './stream-writer.ts';
+import { AdsStream, type PushState } from './ads-stream.ts';
 import { admitRequest, describeClient, type StreamContext } from './stream-context.ts';
 
 /** Marks a name the client was told is absent (so it is not told again). */
@@ -22,30 +21,19 @@ const ABSENT = '';
 /** How many recent nonces per type are remembered to match ACKs to versions. */
 const NONCE_HISTORY = 8;
 
-interface TypeState {
+interface TypeState extends PushState {
   wildcard: boolean;
   readonly names: Set<string>;
   /** Version the client was last sent per name (ABSENT: told removed / not found). */
   readonly sent: Map<string, string>;
   /** Recent nonces → system version they carried. */
   readonly nonces: Map<string, string>;
-  /** The resources of this type the client was last brought up to date with (undefined: never). */
-  syncedWith: ReadonlyMap<string, XdsResource> | undefined;
 }
 
 /** One delta ADS stream. */
-export class DeltaStream {
-  private readonly cache: SnapshotCache;
-  private readonly status: ClientStatus;
-  private readonly ctx: StreamContext;
-  private readonly writer: StreamWriter<EncodedMessage>;
-  private readonly types = new Map<string, TypeState>();
-
+export class DeltaStream extends AdsStream<TypeState> {
   constructor(call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>, cache: SnapshotCache, status: ClientStatus, ctx: StreamContext) {
-    this.cache = cache;
-    this.status = status;
-    this.ctx = ctx;
-    this.writer = new StreamWriter(call, () => this.pushAll());
+    super(call, cache, status, ctx);
   }
 
   /** Handles one DeltaDiscoveryRequest (subscription change, ACK or NACK). */
@@ -92,32 +80,14 @@ export class DeltaStream {
     this.push(typeUrl, state, true);
   }
 
-  /** The cache changed: push every subscribed type with changes. */
-  pushAll(): void {
-    for (const typeUrl of PUSH_ORDER) {
-      const state = this.types.get(typeUrl);
-      if (state) this.push(typeUrl, state);
-    }
-  }
-
-  /** Ends the stream's writes (the call is over). */
-  close(): void {
-    this.writer.close();
-  }
-
   /**
    * Sends what changed for one type. `full`: the subscription changed, compare every subscribed name;
    * otherwise only the names that changed since the resources the client was last brought up to date with.
    */
-  private push(typeUrl: string, state: TypeState, full = false): void {
-    if (this.writer.isBlocked) {
-      // syncedWith stays behind, so the push after drain covers what changed meanwhile; after a subscription
-      // change it must compare every subscribed name (new names may be resources that already exist).
-      if (full) state.syncedWith = undefined;
-      return;
-    }
-    const all = snapshotForClient(this.cache, this.status.node).resources(typeUrl);
-    if (!full && state.syncedWith === all) return;
+  protected push(typeUrl: string, state: TypeState, full = false): void {
+    // While blocked, syncedWith stays behind, so the push after drain covers what changed meanwhile.
+    const all = this.resourcesToPush(typeUrl, state, full);
+    if (all === null) return;
     const changed = full || state.syncedWith === undefined ? undefined : changedNames(state.syncedWith, all);
     state.syncedWith = all;
     const resources: XdsResource[] = [];

@@ -15,13 +15,12 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { DiscoveryRequest, DiscoveryResponse } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { ClientStatus } from './client-status.ts';
-import { encodeSotwResponse, type EncodedMessage } from './response-encoding.ts';
-import { PUSH_ORDER, changedNames, isWildcardType, versionOf, versionOfAll, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
-import { snapshotForClient } from './client-compat.ts';
-import { StreamWriter } from './stream-writer.ts';
+import { encodeSotwResponse } from './response-encoding.ts';
+import { changedNames, isWildcardType, versionOf, versionOfAll, type SnapshotCache, type XdsResource } from './snapshot-cache.ts';
+import { AdsStream, type PushState } from './ads-stream.ts';
 import { admitRequest, describeClient, type StreamContext } from './stream-context.ts';
 
-interface TypeState {
+interface TypeState extends PushState {
   wildcard: boolean;
   names: ReadonlySet<string>;
   /** `resource_names` of the latest request, as sent (an unchanged list is a plain ACK). */
@@ -30,25 +29,12 @@ interface TypeState {
   nonce: string;
   /** Version of the latest response (ACKed, NACKed or in flight); undefined before the first. */
   sentVersion: string | undefined;
-  /** The resources of this type the client was last brought up to date with (undefined: never). */
-  syncedWith: ReadonlyMap<string, XdsResource> | undefined;
 }
 
 /** One SotW ADS stream. */
-export class SotwStream {
-  private readonly call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-  private readonly cache: SnapshotCache;
-  private readonly status: ClientStatus;
-  private readonly ctx: StreamContext;
-  private readonly writer: StreamWriter<EncodedMessage>;
-  private readonly types = new Map<string, TypeState>();
-
+export class SotwStream extends AdsStream<TypeState> {
   constructor(call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>, cache: SnapshotCache, status: ClientStatus, ctx: StreamContext) {
-    this.call = call;
-    this.cache = cache;
-    this.status = status;
-    this.ctx = ctx;
-    this.writer = new StreamWriter(call, () => this.pushAll());
+    super(call, cache, status, ctx);
   }
 
   /** Handles one DiscoveryRequest (subscription, ACK or NACK). */
@@ -91,31 +77,11 @@ export class SotwStream {
     this.push(typeUrl, state, true);
   }
 
-  /** The cache changed: push every subscribed type whose resources changed. */
-  pushAll(): void {
-    for (const typeUrl of PUSH_ORDER) {
-      const state = this.types.get(typeUrl);
-      if (state) this.push(typeUrl, state);
-    }
-  }
-
-  /** Ends the stream's writes (the call is over). */
-  close(): void {
-    this.writer.close();
-  }
-
   /** Sends the subscribed resources of one type if their version changed; `full` after a request (names may have changed). */
-  private push(typeUrl: string, state: TypeState, full = false): void {
-    if (this.writer.isBlocked) {
-      // Recomputed from the current snapshot on drain; a subscription change must make that push a full one
-      // (names added now may be resources that already exist and will not show up as changed).
-      if (full) state.syncedWith = undefined;
-      return;
-    }
-    const snapshot = snapshotForClient(this.cache, this.status.node);
-    const all = snapshot.resources(typeUrl);
+  protected push(typeUrl: string, state: TypeState, full = false): void {
+    const all = this.resourcesToPush(typeUrl, state, full);
+    if (all === null) return;
     if (!full && state.syncedWith !== undefined) {
-      if (state.syncedWith === all) return;
       // A named subscription (EDS, RDS) none of whose names changed: nothing to send, without collecting them.
       if (!state.wildcard && !changedNames(state.syncedWith, all).some((n) => state.names.has(n))) {
         state.syncedWith = all;
