@@ -18,7 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { readPlacement } from './lib/placement.ts';
 import { join, resolve } from 'node:path';
 import {
@@ -34,8 +34,8 @@ import { RssSampler, processGroupPids, readCpuBusySeconds, totalCpuSeconds, tota
 import { fmt, fmtSigned, markdownTable } from './lib/table.ts';
 import { aptInstallLine, findCommand, missingCommands, versionLine } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
+import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
 
-const REPO_ROOT = resolve(import.meta.dirname, '..');
 /** Tools without which not even direct + Weft can be measured. */
 const CORE_COMMANDS = ['taskset', 'nginx', 'hey', 'wrk'] as const;
 /** Tools whose absence only drops a target or a column. */
@@ -427,15 +427,7 @@ function renderNotes(results: readonly TargetResult[]): string {
 
 /** Writes bench/results/http-<timestamp>.json and returns its path. */
 function writeResults(startedAt: Date, settings: Settings, results: readonly TargetResult[], table: string): string {
-  const dir = join(REPO_ROOT, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
-  const file = join(dir, `http-${stamp}.json`);
-  const environment = {
-    node: process.version,
-    kernel: release(),
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    cpus: cpus().length,
+  const environment = benchEnvironment({
     tools: {
       nginx: versionLine('nginx', ['-v']),
       haproxy: findCommand('haproxy') === undefined ? 'missing' : versionLine('haproxy', ['-v']),
@@ -444,9 +436,8 @@ function writeResults(startedAt: Date, settings: Settings, results: readonly Tar
       hey: findCommand('hey') ?? 'missing',
     },
     gitCommit: gitCommit(),
-  };
-  writeFileSync(file, `${JSON.stringify({ benchmark: 'http', startedAt: startedAt.toISOString(), settings, environment, table, results }, null, 2)}\n`);
-  return file;
+  });
+  return writeBenchResults('http', startedAt, { settings, environment, table, results });
 }
 
 function gitCommit(): string | undefined {
@@ -457,12 +448,4 @@ function gitCommit(): string | undefined {
   }
 }
 
-if (import.meta.main) {
-  main().then(
-    (code) => { process.exitCode = code; },
-    (err: unknown) => {
-      process.stderr.write(`bench:http: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main) runBench('bench:http', main);

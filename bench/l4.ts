@@ -18,9 +18,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { readPlacement } from './lib/placement.ts';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { logTail } from './http-targets.ts';
 import { freePort } from './lib/free-port.ts';
 import { haproxyArgs } from './lib/haproxy-conf.ts';
@@ -34,8 +34,8 @@ import { fmt, markdownTable } from './lib/table.ts';
 import { aptInstallLine, findCommand, missingCommands, versionLine } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
 import { waitForTcp } from './lib/wait-tcp.ts';
+import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
 
-const REPO_ROOT = resolve(import.meta.dirname, '..');
 const CORE_COMMANDS = ['taskset', 'openssl', 'nginx', 'wrk'] as const;
 const OPTIONAL_COMMANDS = ['haproxy'] as const;
 /** Share of the proxy core busy with other work above which a phase is flagged as disturbed. */
@@ -464,27 +464,13 @@ function renderNotes(results: readonly TargetResult[]): string {
 }
 
 function writeResults(startedAt: Date, settings: Settings, results: readonly TargetResult[], tables: string): string {
-  const dir = join(REPO_ROOT, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
-  const file = join(dir, `l4-${stamp}.json`);
-  const environment = {
-    node: process.version, kernel: release(), cpuModel: cpus()[0]?.model ?? 'unknown', cpus: cpus().length,
+  const environment = benchEnvironment({
     tools: {
       nginx: versionLine('nginx', ['-v']), openssl: versionLine('openssl', ['version']), wrk: versionLine('wrk', ['-v']),
       haproxy: findCommand('haproxy') === undefined ? 'missing' : versionLine('haproxy', ['-v']),
     },
-  };
-  writeFileSync(file, `${JSON.stringify({ benchmark: 'l4', startedAt: startedAt.toISOString(), settings, environment, tables, results }, null, 2)}\n`);
-  return file;
+  });
+  return writeBenchResults('l4', startedAt, { settings, environment, tables, results });
 }
 
-if (import.meta.main) {
-  main().then(
-    (code) => { process.exitCode = code; },
-    (err: unknown) => {
-      process.stderr.write(`bench:l4: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main) runBench('bench:l4', main);

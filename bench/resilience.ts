@@ -18,8 +18,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { logTail } from './http-targets.ts';
 import { freePort } from './lib/free-port.ts';
 import { nginxArgs } from './lib/nginx-conf.ts';
@@ -32,8 +32,8 @@ import { nginxFlakyUpstreamsConfig, resilienceBootstrap, type ResilienceBootstra
 import { fmt, fmtSigned, markdownTable } from './lib/table.ts';
 import { aptInstallLine, missingCommands, versionLine } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
+import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
 
-const REPO_ROOT = resolve(import.meta.dirname, '..');
 const CORE_COMMANDS = ['taskset', 'nginx', 'hey', 'wrk'] as const;
 const OBJECT = '/1k';
 /** Share of the proxy core busy with other work above which a phase is flagged as disturbed. */
@@ -318,24 +318,8 @@ function renderNotes(results: readonly TargetResult[]): string {
 }
 
 function writeResults(startedAt: Date, settings: Settings, results: readonly TargetResult[], tables: string): string {
-  const dir = join(REPO_ROOT, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
-  const file = join(dir, `resilience-${stamp}.json`);
-  const environment = {
-    node: process.version, kernel: release(), cpuModel: cpus()[0]?.model ?? 'unknown', cpus: cpus().length,
-    tools: { nginx: versionLine('nginx', ['-v']), wrk: versionLine('wrk', ['-v']) },
-  };
-  writeFileSync(file, `${JSON.stringify({ benchmark: 'resilience', startedAt: startedAt.toISOString(), settings, environment, tables, results }, null, 2)}\n`);
-  return file;
+  const environment = benchEnvironment({ tools: { nginx: versionLine('nginx', ['-v']), wrk: versionLine('wrk', ['-v']) } });
+  return writeBenchResults('resilience', startedAt, { settings, environment, tables, results });
 }
 
-if (import.meta.main) {
-  main().then(
-    (code) => { process.exitCode = code; },
-    (err: unknown) => {
-      process.stderr.write(`bench:resilience: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main) runBench('bench:resilience', main);

@@ -23,8 +23,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { logTail } from './http-targets.ts';
 import type { ChangeRecord } from './lib/ads-clients.ts';
 import { freePort } from './lib/free-port.ts';
@@ -36,8 +36,8 @@ import { fmt, markdownTable } from './lib/table.ts';
 import { aptInstallLine, missingCommands } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
 import { MESH_TYPES, inFormat, meshFiles, routeFileText, serviceFile, serviceFileText, serviceName, textInFormat, ROUTE_NAME, type MeshFormat } from './lib/xds-mesh.ts';
+import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
 
-const REPO_ROOT = resolve(import.meta.dirname, '..');
 const CLIENTS_SCRIPT = join(REPO_ROOT, 'bench/lib/ads-clients.ts');
 const nowMs = (): number => performance.timeOrigin + performance.now();
 const log = (msg: string): void => { process.stderr.write(`[bench:xds ${new Date().toISOString().slice(11, 19)}] ${msg}\n`); };
@@ -374,21 +374,8 @@ function renderNotes(s: Settings, results: readonly RunResult[]): string {
 }
 
 function writeResults(startedAt: Date, settings: Settings, results: readonly RunResult[], table: string): string {
-  const dir = join(REPO_ROOT, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
-  const file = join(dir, `xds-${stamp}.json`);
-  const environment = { node: process.version, kernel: release(), cpuModel: cpus()[0]?.model ?? 'unknown', cpus: cpus().length };
-  writeFileSync(file, `${JSON.stringify({ benchmark: 'xds', startedAt: startedAt.toISOString(), settings, environment, table, results }, null, 2)}\n`);
-  return file;
+  const environment = benchEnvironment();
+  return writeBenchResults('xds', startedAt, { settings, environment, table, results });
 }
 
-if (import.meta.main) {
-  main().then(
-    (code) => { process.exitCode = code; },
-    (err: unknown) => {
-      process.stderr.write(`bench:xds: ${(err as Error).stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main) runBench('bench:xds', main);
