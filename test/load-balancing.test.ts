@@ -8,12 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  assertBinomial, countBy, keepAliveAgent, listenerBootstrap, request, requestMany, startEchoUpstream, startH2Upstream, startProxy,
+  assertBinomial, assertConfigError, countBy, keepAliveAgent, listenerBootstrap, request, requestMany, startEchoUpstream, startH2Upstream, startProxy,
   statValue, waitFor, type EchoUpstream, type SimpleResponse,
 } from './support/harness.ts';
 import type { Proxy } from '../src/proxy/proxy.ts';
-import { ConfigError } from '../src/xds/config-error.ts';
-
 
 /** One listener, one route `/` → cluster `backend` (with `routeExtra` inside `route:`), one cluster. */
 function bootstrap(cluster: string, opts: { routeExtra?: string; hcmExtra?: string } = {}): string {
@@ -493,12 +491,7 @@ test('zone-aware config errors: unknown local cluster, routing_enabled over 100,
     [ok.replace('        cluster_name: backend\n', '        cluster_name: backend\n        policy: { overprovisioning_factor: 0 }\n'), 'static_resources.clusters[0].load_assignment.policy.overprovisioning_factor', /greater than 0/],
   ];
   for (const [yaml, path, detail] of cases) {
-    await assert.rejects(startProxy(t, yaml), (e: unknown) => {
-      assert.ok(e instanceof ConfigError, String(e));
-      assert.equal(e.path, path);
-      assert.match(e.detail, detail);
-      return true;
-    });
+    await assertConfigError(t, yaml, path, detail);
   }
 });
 

@@ -6,8 +6,7 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError } from '../src/xds/config-error.ts';
-import { keepAliveAgent, request, requestMany, simpleBootstrap, startEchoUpstream, startProxy, statValue } from './support/harness.ts';
+import { assertConfigError, keepAliveAgent, request, requestMany, simpleBootstrap, startEchoUpstream, startProxy, statValue } from './support/harness.ts';
 
 const LRL = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 
@@ -113,12 +112,7 @@ ${descriptors}` });
     [base(`${bucket}                      stage: 11\n`, '                        - { entries: [{ key: user, value: a }], token_bucket: { max_tokens: 1, fill_interval: 4s } }'), `${HF}.stage`, /at most 10/],
   ];
   for (const [yaml, path, detail] of cases) {
-    await assert.rejects(startProxy(t, yaml), (e: unknown) => {
-      assert.ok(e instanceof ConfigError, String(e));
-      assert.equal(e.path, path);
-      assert.match(e.detail, detail);
-      return true;
-    });
+    await assertConfigError(t, yaml, path, detail);
   }
 });
 

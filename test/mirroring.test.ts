@@ -9,11 +9,9 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import http2 from 'node:http2';
 import {
-  assertBinomial, deadPort, request, requestMany, simpleBootstrap, startEchoUpstream, startHttpUpstream, startProxy,
+  assertBinomial, configErrorOf, deadPort, request, requestMany, simpleBootstrap, startEchoUpstream, startHttpUpstream, startProxy,
   statValue, waitFor,
 } from './support/harness.ts';
-import { parseBootstrapText } from '../src/proxy/bootstrap.ts';
-import { Proxy } from '../src/proxy/proxy.ts';
 import { shadowAuthority } from '../src/proxy/http/route/mirror-policy.ts';
 
 /** A STATIC cluster item (4 spaces) named `name` at `port`, to append to simpleBootstrap's clusters. */
@@ -53,16 +51,6 @@ async function recorder(t: TestContext, status = 200, name = 'shadow'): Promise<
     });
   });
   return { port: up.port, seen };
-}
-
-async function configError(t: TestContext, yaml: string): Promise<string> {
-  try {
-    const proxy = await Proxy.start(parseBootstrapText(yaml, 'yaml', 'test.yaml'));
-    t.after(() => proxy.close());
-    return '';
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
 }
 
 test('shadowAuthority appends -shadow before the port, as Envoy does', () => {
@@ -213,7 +201,7 @@ test('mirroring: bad config is rejected with the field path', async (t) => {
     ['{ cluster: shadow, trace_sampled: true }', /\.request_mirror_policies\[0\]\.trace_sampled: field is not supported/],
   ];
   for (const [policy, re] of cases) {
-    const msg = await configError(t, bootstrap(1, mirrorTo(policy), { shadow: 2 }));
+    const msg = await configErrorOf(t, bootstrap(1, mirrorTo(policy), { shadow: 2 }));
     assert.match(msg, re, policy);
     assert.ok(msg.includes(base.slice(0, 20)), msg);
   }
@@ -241,7 +229,7 @@ test('mirroring: virtual-host request_mirror_policies apply to routes without th
   await waitFor(() => vhShadow.seen.length === 1 && routeShadow.seen.length === 1, 'one shadow request each');
   assert.deepEqual(vhShadow.seen.map((s) => s.url), ['/inherits']);
   assert.deepEqual(routeShadow.seen.map((s) => s.url), ['/own'], 'policies are not merged: the route\'s own win');
-  const err = await configError(t, simpleBootstrap([primary.port], { vhostExtra: `                      request_mirror_policies:
+  const err = await configErrorOf(t, simpleBootstrap([primary.port], { vhostExtra: `                      request_mirror_policies:
                         - { cluster: nowhere }` }));
   assert.match(err, /virtual_hosts\[0\]\.request_mirror_policies\[0\]\.cluster/);
 });

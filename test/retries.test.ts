@@ -7,10 +7,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import {
-  deadPort, request, requestMany, simpleBootstrap, startHttpUpstream, startProxy, startTcpUpstream, statValue,
+  configErrorOf, deadPort, request, requestMany, simpleBootstrap, startHttpUpstream, startProxy, startTcpUpstream, statValue,
 } from './support/harness.ts';
-import { parseBootstrapText } from '../src/proxy/bootstrap.ts';
-import { Proxy } from '../src/proxy/proxy.ts';
 
 /** One route `/` → cluster `backend` (block-style route fields `routeExtra`, 28 spaces) over `ports`. */
 function bootstrap(ports: number[], opts: { routeExtra?: string; clusterExtra?: string; vhostExtra?: string } = {}): string {
@@ -41,16 +39,6 @@ async function scripted(t: TestContext, script: (n: number, req: http.IncomingMe
 function reply(res: http.ServerResponse, status: number, body = ''): void {
   res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
   res.end(body);
-}
-
-async function configError(t: TestContext, yaml: string): Promise<string> {
-  try {
-    const proxy = await Proxy.start(parseBootstrapText(yaml, 'yaml', 'test.yaml'));
-    t.after(() => proxy.close());
-    return '';
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
 }
 
 for (const mode of ['503', 'reset', 'refused'] as const) {
@@ -243,10 +231,10 @@ test('retry budget caps retries in a full outage (min_retry_concurrency when the
 test('retries: bad config is rejected with the field path', async (t) => {
   const R = 'virtual_hosts\\[0\\]\\.routes\\[0\\]\\.route\\.retry_policy';
   const route = (extra: string) => bootstrap([1], { routeExtra: `                            retry_policy: ${extra}` });
-  assert.match(await configError(t, route('{ retry_on: "5xx,bogus" }')), new RegExp(`${R}\\.retry_on: unknown retry condition "bogus"`));
-  assert.match(await configError(t, route('{ retry_on: "5xx", per_try_timeout: -1s }')), new RegExp(`${R}\\.per_try_timeout`));
-  assert.match(await configError(t, route('{ retry_on: "5xx", retry_back_off: { base_interval: 0.1s, max_interval: 0.05s } }')), new RegExp(`${R}\\.retry_back_off\\.max_interval`));
-  assert.match(await configError(t, bootstrap([1], { vhostExtra: '                      retry_policy: { retry_on: "nope" }' })), /virtual_hosts\[0\]\.retry_policy\.retry_on/);
-  assert.match(await configError(t, bootstrap([1], { clusterExtra: '      circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 150 } } }] }' })),
+  assert.match(await configErrorOf(t, route('{ retry_on: "5xx,bogus" }')), new RegExp(`${R}\\.retry_on: unknown retry condition "bogus"`));
+  assert.match(await configErrorOf(t, route('{ retry_on: "5xx", per_try_timeout: -1s }')), new RegExp(`${R}\\.per_try_timeout`));
+  assert.match(await configErrorOf(t, route('{ retry_on: "5xx", retry_back_off: { base_interval: 0.1s, max_interval: 0.05s } }')), new RegExp(`${R}\\.retry_back_off\\.max_interval`));
+  assert.match(await configErrorOf(t, bootstrap([1], { vhostExtra: '                      retry_policy: { retry_on: "nope" }' })), /virtual_hosts\[0\]\.retry_policy\.retry_on/);
+  assert.match(await configErrorOf(t, bootstrap([1], { clusterExtra: '      circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 150 } } }] }' })),
     /clusters\[0\]\.circuit_breakers\.thresholds\[0\]\.retry_budget\.budget_percent\.value/);
 });

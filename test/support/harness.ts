@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { parseBootstrapText } from '../../src/proxy/bootstrap.ts';
 import { Proxy } from '../../src/proxy/proxy.ts';
+import assert from 'node:assert/strict';
+import { ConfigError } from '../../src/xds/config-error.ts';
 
 /** Starts a proxy from an Envoy v3 bootstrap in YAML; `${NAME}` placeholders are replaced from `vars`. */
 export async function startProxy(t: TestContext, yaml: string, vars: Record<string, string | number> = {}): Promise<Proxy> {
@@ -22,6 +24,26 @@ export async function startProxy(t: TestContext, yaml: string, vars: Record<stri
   const proxy = await Proxy.start(parseBootstrapText(text, 'yaml', 'test.yaml'));
   t.after(() => proxy.close());
   return proxy;
+}
+
+/** The error message starting `yaml` gives (parse or compile), or '' when it is accepted (then closed after the test). */
+export async function configErrorOf(t: TestContext, yaml: string): Promise<string> {
+  try {
+    await startProxy(t, yaml);
+    return '';
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/** Asserts that starting `yaml` fails with a ConfigError at exactly `path` whose detail matches `detail`. */
+export async function assertConfigError(t: TestContext, yaml: string, path: string, detail: RegExp): Promise<void> {
+  await assert.rejects(startProxy(t, yaml), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.equal(e.path, path);
+    assert.match(e.detail, detail);
+    return true;
+  });
 }
 
 /** A node:http upstream on 127.0.0.1:0. */
