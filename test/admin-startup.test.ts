@@ -5,23 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { parseBootstrapText } from '../src/proxy/bootstrap.ts';
 import { Proxy } from '../src/proxy/proxy.ts';
 import { startAdmin } from '../src/proxy/admin/proxy-admin.ts';
-import { request } from './support/harness.ts';
-
-/** A port nothing listens on (bound, then closed): the ADS client's connects are refused. */
-async function deadPortNow(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { deadPort, request } from './support/harness.ts';
 
 test('the admin server answers before the initial xDS fetch ends: /ready is 503 PRE_INITIALIZING, then 200 LIVE', async (t) => {
-  const xdsPort = await deadPortNow();
+  const xdsPort = await deadPort();
   const proxy = Proxy.create(parseBootstrapText(`
 node: { id: n1, cluster: c }
 dynamic_resources:

@@ -25,7 +25,7 @@ import { ClusterDiscovery } from '../src/proxy/dynamic/cluster-discovery.ts';
 import { RouteDiscovery } from '../src/proxy/dynamic/route-discovery.ts';
 import { ListenerDiscovery } from '../src/proxy/dynamic/listener-discovery.ts';
 import { TYPE_CLUSTER, TYPE_ENDPOINT, TYPE_LISTENER, TYPE_ROUTE, type Subscriptions } from '../src/proxy/dynamic/subscriptions.ts';
-import { request, startEchoUpstream, startH2Upstream, startHttpUpstream, startTcpUpstream, statValue, waitFor, type EchoUpstream } from './support/harness.ts';
+import { deadPort, request, startEchoUpstream, startH2Upstream, startHttpUpstream, startTcpUpstream, statValue, waitFor, type EchoUpstream } from './support/harness.ts';
 import { keepAliveLoad } from './support/keepalive-load.ts';
 import https from 'node:https';
 import { createTestPki } from './support/test-pki.ts';
@@ -233,7 +233,7 @@ test('a listener moved to another port: the new port is bound before the old one
   await d.cds([staticCluster('c', u.port)]);
   await d.lds([inlineListener('l1', { route: { cluster: 'c' } })]);
   const oldPort = d.port('l1');
-  const free = await freePort();
+  const free = await deadPort();
   assert.equal(await d.lds([inlineListener('l1', { route: { cluster: 'c' } }, free)]), null);
   assert.equal(d.port('l1'), free);
   assert.equal((await request(free, { path: '/' })).status, 200);
@@ -283,7 +283,7 @@ static_resources:
   msg = await d.lds([inlineListener('l3', { route: { cluster: 'good' } }, staticPort)]);
   assert.match(msg ?? '', /^listener "l3": .*cannot bind 127\.0\.0\.1:\d+: address already in use/);
   assert.equal(d.proxy.listeners.length, 2);
-  const busy = await freePort();
+  const busy = await deadPort();
   msg = await d.lds([inlineListener('l3', { route: { cluster: 'good' } }, busy), inlineListener('l4', { route: { cluster: 'good' } }, busy)]);
   assert.match(msg ?? '', /^listener "l4": address: 127\.0\.0\.1:\d+ is already used by listener "l3"/);
 
@@ -310,14 +310,6 @@ static_resources:
   assert.match(String(bad(listener('route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: nope } }] }] }'))), /unknown cluster "nope"/);
   assert.match(String(bad(listener('rds: { route_config_name: r, config_source: { ads: {} } }'))), /rds\.config_source\.ads: RDS needs dynamic_resources\.ads_config/);
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('dynamic_resources is validated with field paths', () => {
   const stats = new StatsStore();

@@ -9,8 +9,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
-import { request, startEchoUpstream, startProxyProcess, waitFor, type EchoUpstream } from './support/harness.ts';
+import { deadPort, request, startEchoUpstream, startProxyProcess, waitFor, type EchoUpstream } from './support/harness.ts';
 import { getJson, startControl, tempDir, writeResourceFile } from './support/xds-control.ts';
 import { keepAliveLoad } from './support/keepalive-load.ts';
 
@@ -55,14 +54,6 @@ static_resources:
 `;
 }
 
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 type Syncz = { node_id: string; types: Record<string, { last_nack: { message: string } | null; acked_version: string }> }[];
 async function syncz(debugPort: number, cond: (z: Syncz) => boolean, what: string): Promise<Syncz> {
@@ -197,7 +188,7 @@ test('weft proxy on ADS (delta): initial config, an endpoint change, a NACK, a l
 test('no control plane at start: the proxy goes LIVE after initial_fetch_timeout with its static listener, then picks up RDS/CDS/EDS when the server appears', async (t) => {
   const dir = tempDir(t);
   const u = await upstreams(t, ['u1']);
-  const xdsPort = await freePort();
+  const xdsPort = await deadPort();
   const yaml = bootstrap(xdsPort, 'GRPC')
     .replace('lds_config: { ads: {}, resource_api_version: V3 }', 'lds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 0.3s }')
     .replace('cds_config: { ads: {}, resource_api_version: V3 }', 'cds_config: { ads: {}, resource_api_version: V3, initial_fetch_timeout: 0.3s }') + `

@@ -273,7 +273,7 @@ export function statFromText(text: string, name: string): number {
   return Number(v);
 }
 
-/** A port nothing listens on (bound, then closed), for dead-upstream tests. */
+/** A port nothing listens on (bound, then closed): for dead-upstream tests, or a port to bind later. */
 export async function deadPort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
