@@ -35,6 +35,7 @@ import { fmt, fmtSigned, markdownTable } from './lib/table.ts';
 import { aptInstallLine, findCommand, missingCommands, versionLine } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
 import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
+import { envNumbers } from './lib/settings.ts';
 
 /** Tools without which not even direct + Weft can be measured. */
 const CORE_COMMANDS = ['taskset', 'nginx', 'hey', 'wrk'] as const;
@@ -102,14 +103,7 @@ const log = (msg: string): void => {
 };
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const seconds = (name: string, normal: number, fast: number): number => {
-    const v = env[name];
-    if (v === undefined || v === '') return quick ? fast : normal;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of seconds ≥ 1, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const { int: seconds } = envNumbers(env);
   const known = ALL_TARGETS.map((t) => t.name);
   let targets = known;
   if (env.BENCH_TARGETS) {

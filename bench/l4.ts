@@ -35,6 +35,7 @@ import { aptInstallLine, findCommand, missingCommands, versionLine } from './lib
 import { waitForHttp } from './lib/wait-http.ts';
 import { waitForTcp } from './lib/wait-tcp.ts';
 import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
+import { envNumbers } from './lib/settings.ts';
 
 const CORE_COMMANDS = ['taskset', 'openssl', 'nginx', 'wrk'] as const;
 const OPTIONAL_COMMANDS = ['haproxy'] as const;
@@ -77,14 +78,7 @@ interface TargetResult {
 const log = (msg: string): void => { process.stderr.write(`[bench:l4 ${new Date().toISOString().slice(11, 19)}] ${msg}\n`); };
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const num = (name: string, normal: number, fast: number): number => {
-    const v = env[name];
-    if (v === undefined || v === '') return quick ? fast : normal;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number ≥ 1, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const { int: num } = envNumbers(env);
   const { proxyCpu, loadCpu, weftEntry } = readPlacement(env);
   return {
     bulkBytes: num('BENCH_BULK_MIB', 2048, 256) * 2 ** 20,

@@ -33,6 +33,7 @@ import { fmt, fmtSigned, markdownTable } from './lib/table.ts';
 import { aptInstallLine, missingCommands, versionLine } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
 import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
+import { envNumbers } from './lib/settings.ts';
 
 const CORE_COMMANDS = ['taskset', 'nginx', 'hey', 'wrk'] as const;
 const OBJECT = '/1k';
@@ -53,14 +54,7 @@ interface Settings {
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const num = (name: string, normal: number, fast: number, min = 1, max = Infinity): number => {
-    const v = env[name];
-    if (v === undefined || v === '') return quick ? fast : normal;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const { int: num } = envNumbers(env);
   const { proxyCpu, loadCpu, weftEntry } = readPlacement(env);
   return {
     warmupS: num('BENCH_WARMUP_S', 3, 1), fixedS: num('BENCH_FIXED_S', 15, 3), maxS: num('BENCH_MAX_S', 10, 3),

@@ -37,6 +37,7 @@ import { aptInstallLine, missingCommands } from './lib/tools.ts';
 import { waitForHttp } from './lib/wait-http.ts';
 import { MESH_TYPES, inFormat, meshFiles, routeFileText, serviceFile, serviceFileText, serviceName, textInFormat, ROUTE_NAME, type MeshFormat } from './lib/xds-mesh.ts';
 import { REPO_ROOT, benchEnvironment, runBench, writeBenchResults } from './lib/results.ts';
+import { envNumbers } from './lib/settings.ts';
 
 const CLIENTS_SCRIPT = join(REPO_ROOT, 'bench/lib/ads-clients.ts');
 const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -58,14 +59,7 @@ interface Settings {
 }
 
 function readSettings(env: NodeJS.ProcessEnv): Settings {
-  const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
-  const int = (name: string, normal: number, fast: number, min = 1): number => {
-    const v = env[name];
-    if (v === undefined || v === '') return quick ? fast : normal;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const { quick, int } = envNumbers(env);
   const clientCounts = (env.BENCH_XDS_CLIENTS ?? (quick ? '20,100' : '100,1000')).split(',').map(Number);
   if (clientCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_XDS_CLIENTS must be a list of whole numbers, got ${env.BENCH_XDS_CLIENTS}`);
   const modes = (env.BENCH_XDS_MODES ?? 'sotw,delta').split(',');
